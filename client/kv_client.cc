@@ -1,0 +1,96 @@
+#include "client/kv_client.h"
+
+#include <thread>
+
+#include "absl/strings/strip.h"
+
+namespace quorum::client {
+
+absl::Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+KvClient::KvClient(const std::string& endpoint, std::chrono::milliseconds timeout)
+    : timeout_(timeout) {
+  std::string target(absl::StripPrefix(endpoint, "http://"));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(INT32_MAX);
+  args.SetMaxSendMessageSize(INT32_MAX);
+  channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  kv_ = etcdserverpb::KV::NewStub(channel_);
+  maintenance_ = etcdserverpb::Maintenance::NewStub(channel_);
+}
+
+std::unique_ptr<grpc::ClientContext> KvClient::NewContext() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + timeout_);
+  return context;
+}
+
+absl::StatusOr<etcdserverpb::PutResponse> KvClient::Put(const std::string& key,
+                                                        const std::string& value, int64_t lease) {
+  etcdserverpb::PutRequest request;
+  request.set_key(key);
+  request.set_value(value);
+  request.set_lease(lease);
+  etcdserverpb::PutResponse response;
+  auto context = NewContext();
+  if (auto s = FromGrpc(kv_->Put(context.get(), request, &response)); !s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<std::optional<std::string>> KvClient::Get(const std::string& key) {
+  etcdserverpb::RangeRequest request;
+  request.set_key(key);
+  auto response = Range(request);
+  if (!response.ok()) return response.status();
+  if (response->kvs_size() == 0) return std::optional<std::string>();
+  return std::optional<std::string>(response->kvs(0).value());
+}
+
+absl::StatusOr<etcdserverpb::RangeResponse> KvClient::Range(
+    const etcdserverpb::RangeRequest& request) {
+  etcdserverpb::RangeResponse response;
+  auto context = NewContext();
+  if (auto s = FromGrpc(kv_->Range(context.get(), request, &response)); !s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<etcdserverpb::DeleteRangeResponse> KvClient::Delete(const std::string& key) {
+  etcdserverpb::DeleteRangeRequest request;
+  request.set_key(key);
+  etcdserverpb::DeleteRangeResponse response;
+  auto context = NewContext();
+  if (auto s = FromGrpc(kv_->DeleteRange(context.get(), request, &response)); !s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> KvClient::Txn(const etcdserverpb::TxnRequest& request) {
+  etcdserverpb::TxnResponse response;
+  auto context = NewContext();
+  if (auto s = FromGrpc(kv_->Txn(context.get(), request, &response)); !s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<etcdserverpb::StatusResponse> KvClient::Status() {
+  etcdserverpb::StatusResponse response;
+  auto context = NewContext();
+  auto s = FromGrpc(maintenance_->Status(context.get(), etcdserverpb::StatusRequest(), &response));
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::Status KvClient::WaitReady(std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  absl::Status last = absl::DeadlineExceededError("endpoint never answered");
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto status = Status();
+    if (status.ok()) return absl::OkStatus();
+    last = status.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return last;
+}
+
+}  // namespace quorum::client

@@ -1,0 +1,51 @@
+// A small synchronous client for the etcd v3 KV and Maintenance APIs over one endpoint. Used by
+// the tests and tools; any etcd v3 server answers it. Thread-safe: gRPC stubs may be shared.
+#ifndef QUORUM_CLIENT_KV_CLIENT_H_
+#define QUORUM_CLIENT_KV_CLIENT_H_
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
+
+namespace quorum::client {
+
+class KvClient {
+ public:
+  // `endpoint` is host:port or http://host:port. Calls fail after `timeout` with
+  // DEADLINE_EXCEEDED; etcd's errors come back with etcd's code and message.
+  explicit KvClient(const std::string& endpoint,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  absl::StatusOr<etcdserverpb::PutResponse> Put(const std::string& key, const std::string& value,
+                                                int64_t lease = 0);
+  // The value of `key` at the current revision, or nullopt when it does not exist.
+  absl::StatusOr<std::optional<std::string>> Get(const std::string& key);
+  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
+  absl::StatusOr<etcdserverpb::DeleteRangeResponse> Delete(const std::string& key);
+  absl::StatusOr<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request);
+  absl::StatusOr<etcdserverpb::StatusResponse> Status();
+
+  // Waits until the endpoint answers Status, or `wait` passes.
+  absl::Status WaitReady(std::chrono::milliseconds wait);
+
+ private:
+  std::unique_ptr<grpc::ClientContext> NewContext() const;
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<etcdserverpb::KV::Stub> kv_;
+  std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance_;
+  std::chrono::milliseconds timeout_;
+};
+
+// Converts a gRPC status into the absl::Status the rest of quorum uses (codes are shared).
+absl::Status FromGrpc(const grpc::Status& status);
+
+}  // namespace quorum::client
+
+#endif  // QUORUM_CLIENT_KV_CLIENT_H_

@@ -1,0 +1,129 @@
+#include "server/applier.h"
+
+#include <algorithm>
+
+#include "proto/etcd_errors.h"
+
+namespace quorum::server {
+
+bool AlarmSet::Has(etcdserverpb::AlarmType type) const {
+  absl::MutexLock lock(&mu_);
+  return std::any_of(alarms_.begin(), alarms_.end(),
+                     [&](const auto& a) { return a.alarm() == type; });
+}
+
+std::vector<etcdserverpb::AlarmMember> AlarmSet::List() const {
+  absl::MutexLock lock(&mu_);
+  return alarms_;
+}
+
+bool AlarmSet::Activate(uint64_t member_id, etcdserverpb::AlarmType type) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& a : alarms_) {
+    if (a.memberid() == member_id && a.alarm() == type) return false;
+  }
+  etcdserverpb::AlarmMember alarm;
+  alarm.set_memberid(member_id);
+  alarm.set_alarm(type);
+  alarms_.push_back(alarm);
+  return true;
+}
+
+bool AlarmSet::Deactivate(uint64_t member_id, etcdserverpb::AlarmType type) {
+  absl::MutexLock lock(&mu_);
+  auto it = std::find_if(alarms_.begin(), alarms_.end(), [&](const auto& a) {
+    return a.memberid() == member_id && a.alarm() == type;
+  });
+  if (it == alarms_.end()) return false;
+  alarms_.erase(it);
+  return true;
+}
+
+bool TxnHasPut(const etcdserverpb::TxnRequest& txn) {
+  auto any_put = [](const auto& ops) {
+    for (const auto& op : ops) {
+      if (op.has_request_put()) return true;
+      if (op.has_request_txn() && TxnHasPut(op.request_txn())) return true;
+    }
+    return false;
+  };
+  return any_put(txn.success()) || any_put(txn.failure());
+}
+
+bool Applier::RejectedByNoSpace(const internalpb::InternalRequest& request) const {
+  if (!alarms_->Has(etcdserverpb::NOSPACE)) return false;
+  switch (request.request_case()) {
+    case internalpb::InternalRequest::kPut:
+    case internalpb::InternalRequest::kLeaseGrant:
+      return true;
+    case internalpb::InternalRequest::kTxn:
+      return TxnHasPut(request.txn());
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+template <typename Response>
+ApplyResult FromStatusOr(absl::StatusOr<Response> result) {
+  ApplyResult out;
+  if (!result.ok()) {
+    out.status = result.status();
+    return out;
+  }
+  out.response = std::make_unique<Response>(*std::move(result));
+  return out;
+}
+
+}  // namespace
+
+ApplyResult Applier::Apply(const internalpb::InternalRequest& request,
+                           const storage::ApplyMeta& meta) {
+  using internalpb::InternalRequest;
+  if (RejectedByNoSpace(request)) {
+    ApplyResult rejected;
+    rejected.status = ErrNoSpace();
+    if (auto s = store_->MarkApplied(meta); !s.ok()) rejected.status = s;
+    return rejected;
+  }
+  ApplyResult result;
+  switch (request.request_case()) {
+    case InternalRequest::kPut:
+      result = FromStatusOr(store_->Put(request.put(), meta));
+      break;
+    case InternalRequest::kDeleteRange:
+      result = FromStatusOr(store_->DeleteRange(request.delete_range(), meta));
+      break;
+    case InternalRequest::kTxn:
+      result = FromStatusOr(store_->Txn(request.txn(), meta));
+      break;
+    case InternalRequest::kCompaction:
+      result = FromStatusOr(store_->Compact(request.compaction(), meta));
+      break;
+    case InternalRequest::kAlarm: {
+      const auto& alarm = request.alarm();
+      auto response = std::make_unique<etcdserverpb::AlarmResponse>();
+      if (alarm.action() == etcdserverpb::AlarmRequest::ACTIVATE) {
+        alarms_->Activate(alarm.memberid(), alarm.alarm());
+      } else if (alarm.action() == etcdserverpb::AlarmRequest::DEACTIVATE) {
+        alarms_->Deactivate(alarm.memberid(), alarm.alarm());
+      }
+      for (const auto& a : alarms_->List()) *response->add_alarms() = a;
+      result.response = std::move(response);
+      result.status = store_->MarkApplied(meta);
+      return result;
+    }
+    default:
+      result.status = ErrUnimplemented("this request type");
+      break;
+  }
+  // A write the store refused never reached its batch; record the position on its own so the
+  // entry is not applied again after a restart.
+  if (!result.status.ok() && store_->Applied().index < meta.index) {
+    if (auto s = store_->MarkApplied(meta); !s.ok()) result.status = s;
+  }
+  return result;
+}
+
+}  // namespace quorum::server

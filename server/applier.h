@@ -1,0 +1,62 @@
+// The apply step: turns one committed internal request into its effect on the member's state
+// (MVCC store, alarms) and the response for the proposer. Called by the single apply thread, in
+// log order, with the entry's position so that the change and the applied index land together.
+#ifndef QUORUM_SERVER_APPLIER_H_
+#define QUORUM_SERVER_APPLIER_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "google/protobuf/message.h"
+#include "internalpb/internal.pb.h"
+#include "storage/mvcc_store.h"
+
+namespace quorum::server {
+
+struct ApplyResult {
+  absl::Status status;
+  // The typed response (PutResponse, TxnResponse, ...) matching the request; null on error.
+  std::unique_ptr<google::protobuf::Message> response;
+};
+
+// Alarms raised on this member (etcd keeps them per member). Readable from any thread.
+class AlarmSet {
+ public:
+  bool Has(etcdserverpb::AlarmType type) const;
+  std::vector<etcdserverpb::AlarmMember> List() const;
+  // Returns true when the set changed.
+  bool Activate(uint64_t member_id, etcdserverpb::AlarmType type);
+  bool Deactivate(uint64_t member_id, etcdserverpb::AlarmType type);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<etcdserverpb::AlarmMember> alarms_ ABSL_GUARDED_BY(mu_);
+};
+
+class Applier {
+ public:
+  Applier(storage::MvccStore* store, AlarmSet* alarms) : store_(store), alarms_(alarms) {}
+
+  // Applies `request` at log position `meta`. Errors that etcd returns from apply (compacted,
+  // lease not found, NOSPACE while the alarm is raised) come back in the result; the applied
+  // index advances either way, so a rejected entry is never applied twice.
+  ApplyResult Apply(const internalpb::InternalRequest& request, const storage::ApplyMeta& meta);
+
+ private:
+  // etcd's capped applier: while NOSPACE is raised, only requests that free space may write.
+  bool RejectedByNoSpace(const internalpb::InternalRequest& request) const;
+
+  storage::MvccStore* store_;
+  AlarmSet* alarms_;
+};
+
+// True when the txn contains a put on any path (puts can grow the database).
+bool TxnHasPut(const etcdserverpb::TxnRequest& txn);
+
+}  // namespace quorum::server
+
+#endif  // QUORUM_SERVER_APPLIER_H_

@@ -1,0 +1,209 @@
+#include "server/config.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+
+namespace quorum::server {
+
+std::string Url::HostPort() const { return absl::StrCat(host, ":", port); }
+
+namespace {
+
+absl::StatusOr<Url> ParseUrl(absl::string_view text, const std::string& flag) {
+  Url url;
+  url.original = std::string(text);
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": invalid URL \"", text, "\": ", why));
+  };
+  size_t sep = text.find("://");
+  if (sep == absl::string_view::npos) return bad("expected scheme://host:port");
+  url.scheme = std::string(text.substr(0, sep));
+  absl::string_view rest = text.substr(sep + 3);
+  rest = absl::StripSuffix(rest, "/");
+  if (url.scheme == "https" || url.scheme == "unixs") {
+    return bad("TLS is not supported by this build; use http://");
+  }
+  if (url.scheme != "http") return bad("scheme must be http");
+  size_t colon = rest.rfind(':');
+  if (colon == absl::string_view::npos) return bad("missing port");
+  url.host = std::string(rest.substr(0, colon));
+  if (url.host.size() >= 2 && url.host.front() == '[' && url.host.back() == ']') {
+    // IPv6 literals stay bracketed: gRPC expects "[::1]:2379".
+  }
+  if (url.host.empty()) return bad("missing host");
+  if (!absl::SimpleAtoi(rest.substr(colon + 1), &url.port) || url.port <= 0 ||
+      url.port > 65535) {
+    return bad("port must be a number from 1 to 65535");
+  }
+  return url;
+}
+
+absl::StatusOr<std::vector<InitialMember>> ParseInitialCluster(const std::string& text) {
+  std::vector<InitialMember> members;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    size_t eq = item.find('=');
+    if (eq == absl::string_view::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--initial-cluster: expected name=http://host:port entries, got \"", item, "\""));
+    }
+    std::string name(item.substr(0, eq));
+    auto url = ParseUrl(item.substr(eq + 1), "initial-cluster");
+    if (!url.ok()) return url.status();
+    // Several entries with one name give that member several peer URLs (etcd behaviour).
+    auto it = std::find_if(members.begin(), members.end(),
+                           [&](const InitialMember& m) { return m.name == name; });
+    if (it == members.end()) {
+      members.push_back({name, {*url}});
+    } else {
+      it->peer_urls.push_back(*url);
+    }
+  }
+  return members;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Url>> ParseUrls(const std::string& list, const std::string& flag) {
+  std::vector<Url> urls;
+  for (absl::string_view item : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    auto url = ParseUrl(absl::StripAsciiWhitespace(item), flag);
+    if (!url.ok()) return url.status();
+    urls.push_back(*std::move(url));
+  }
+  if (urls.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": at least one URL is required"));
+  }
+  return urls;
+}
+
+absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
+  Config config;
+  CLI::App app{"quorumd: a Raft-replicated key-value store serving the etcd v3 API", "quorumd"};
+  app.set_version_flag("--version", "quorumd", "Print the version and exit.");
+
+  std::string listen_client = "http://localhost:2379";
+  std::string advertise_client = "http://localhost:2379";
+  std::string listen_peer = "http://localhost:2380";
+  std::string advertise_peer = "http://localhost:2380";
+  std::string initial_cluster;
+
+  // Every flag can also come from ETCD_<NAME IN CAPITALS WITH UNDERSCORES>, as with etcd.
+  auto env = [](const std::string& flag) {
+    std::string name = "ETCD_";
+    for (char c : flag) name += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    return name;
+  };
+  auto add = [&](const std::string& flag, auto& target, const std::string& help) {
+    return app.add_option("--" + flag, target, help)->envname(env(flag))->capture_default_str();
+  };
+  add("name", config.name, "Human-readable name for this member.");
+  add("data-dir", config.data_dir, "Path to the data directory (default: <name>.etcd).");
+  add("listen-client-urls", listen_client, "URLs to listen on for client traffic.");
+  add("advertise-client-urls", advertise_client, "This member's client URLs to advertise.");
+  add("listen-peer-urls", listen_peer, "URLs to listen on for peer traffic.");
+  add("initial-advertise-peer-urls", advertise_peer, "This member's peer URLs to advertise.");
+  add("initial-cluster", initial_cluster,
+      "Initial cluster configuration for bootstrapping: name=http://host:port,...");
+  add("initial-cluster-state", config.initial_cluster_state,
+      "Initial cluster state ('new' or 'existing').")
+      ->check(CLI::IsMember({"new", "existing"}));
+  add("initial-cluster-token", config.initial_cluster_token,
+      "Initial cluster token for the cluster during bootstrap.");
+  add("heartbeat-interval", config.heartbeat_interval_ms,
+      "Time (in milliseconds) of a heartbeat interval.");
+  add("election-timeout", config.election_timeout_ms,
+      "Time (in milliseconds) for an election to timeout.");
+  add("snapshot-count", config.snapshot_count,
+      "Number of committed transactions to trigger a snapshot to disk.");
+  add("max-request-bytes", config.max_request_bytes,
+      "Maximum client request size in bytes the server will accept.");
+  add("max-txn-ops", config.max_txn_ops,
+      "Maximum number of operations permitted in a transaction.");
+  add("quota-backend-bytes", config.quota_backend_bytes,
+      "Raise alarms when backend size exceeds the given quota (0 means the 2 GiB default).");
+  add("log-level", config.log_level, "Log level: debug, info, warn, error, panic, or fatal.")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "panic", "fatal"}));
+  app.add_flag("--unsafe-no-fsync", config.unsafe_no_fsync,
+               "Disables fsync: unsafe, loses acknowledged writes on power loss.")
+      ->envname(env("unsafe-no-fsync"));
+
+  // Flags etcd accepts that change nothing here; taken so quorumd can stand in for etcd.
+  std::string ignored;
+  for (const char* flag : {"logger", "log-outputs", "enable-v2", "pre-vote", "metrics",
+                           "strict-reconfig-check", "enable-pprof", "auto-compaction-mode",
+                           "auto-compaction-retention", "max-snapshots", "max-wals",
+                           "enable-grpc-gateway", "experimental-initial-corrupt-check"}) {
+    app.add_option(std::string("--") + flag, ignored, "Accepted for etcd compatibility.")
+        ->envname(env(flag))
+        ->group("etcd compatibility (no effect)");
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return absl::CancelledError(app.help());
+  } catch (const CLI::CallForVersion&) {
+    return absl::CancelledError("version");
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+
+  if (config.name.empty()) return absl::InvalidArgumentError("--name must not be empty");
+  if (config.data_dir.empty()) config.data_dir = config.name + ".etcd";
+  if (config.heartbeat_interval_ms == 0) {
+    return absl::InvalidArgumentError("--heartbeat-interval must be greater than 0");
+  }
+  // etcd refuses an election timeout under five heartbeats (etcd behaviour).
+  if (config.election_timeout_ms < 5 * config.heartbeat_interval_ms) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--election-timeout[", config.election_timeout_ms,
+        "ms] should be at least 5 times as --heartbeat-interval[", config.heartbeat_interval_ms,
+        "ms]"));
+  }
+  if (config.election_timeout_ms > 50000) {
+    return absl::InvalidArgumentError("--election-timeout is longer than 50000 ms");
+  }
+  if (config.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be > 0");
+  if (config.max_request_bytes == 0) {
+    return absl::InvalidArgumentError("--max-request-bytes must be > 0");
+  }
+
+  auto lc = ParseUrls(listen_client, "listen-client-urls");
+  if (!lc.ok()) return lc.status();
+  config.listen_client_urls = *lc;
+  auto ac = ParseUrls(advertise_client, "advertise-client-urls");
+  if (!ac.ok()) return ac.status();
+  config.advertise_client_urls = *ac;
+  auto lp = ParseUrls(listen_peer, "listen-peer-urls");
+  if (!lp.ok()) return lp.status();
+  config.listen_peer_urls = *lp;
+  auto ap = ParseUrls(advertise_peer, "initial-advertise-peer-urls");
+  if (!ap.ok()) return ap.status();
+  config.initial_advertise_peer_urls = *ap;
+
+  if (initial_cluster.empty()) {
+    // etcd's default: this member alone, at its advertised peer URLs.
+    config.initial_cluster.push_back({config.name, config.initial_advertise_peer_urls});
+  } else {
+    auto members = ParseInitialCluster(initial_cluster);
+    if (!members.ok()) return members.status();
+    config.initial_cluster = *members;
+  }
+  bool self_listed = false;
+  for (const auto& m : config.initial_cluster) self_listed |= m.name == config.name;
+  if (!self_listed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--initial-cluster has no entry for this member's --name \"", config.name, "\""));
+  }
+  return config;
+}
+
+}  // namespace quorum::server

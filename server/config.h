@@ -1,0 +1,68 @@
+// quorumd's configuration: etcd's flag names and defaults, ETCD_* environment variables, and the
+// checks that turn a bad setting into a clear startup error. Called once by main() before
+// anything else starts; the result is immutable afterwards.
+#ifndef QUORUM_SERVER_CONFIG_H_
+#define QUORUM_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace quorum::server {
+
+// A parsed http://host:port URL. Only plain http is served; https is refused at startup.
+struct Url {
+  std::string scheme;
+  std::string host;
+  int port = 0;
+  std::string original;
+
+  // host:port as gRPC wants it for listening or dialing.
+  std::string HostPort() const;
+};
+
+// Parses a comma-separated list of URLs; every entry must be http://host:port.
+absl::StatusOr<std::vector<Url>> ParseUrls(const std::string& list, const std::string& flag);
+
+struct InitialMember {
+  std::string name;
+  std::vector<Url> peer_urls;
+};
+
+struct Config {
+  std::string name = "default";
+  std::string data_dir;  // defaults to "<name>.etcd", as etcd does
+  std::vector<Url> listen_client_urls;
+  std::vector<Url> advertise_client_urls;
+  std::vector<Url> listen_peer_urls;
+  std::vector<Url> initial_advertise_peer_urls;
+  std::vector<InitialMember> initial_cluster;
+  std::string initial_cluster_state = "new";
+  std::string initial_cluster_token = "etcd-cluster";
+  uint64_t heartbeat_interval_ms = 100;
+  uint64_t election_timeout_ms = 1000;
+  uint64_t snapshot_count = 100000;
+  uint64_t max_request_bytes = 1536 * 1024;
+  uint64_t max_txn_ops = 128;
+  int64_t quota_backend_bytes = 0;  // 0: the default quota
+  std::string log_level = "info";
+  bool unsafe_no_fsync = false;
+  bool print_version = false;
+
+  // etcd's default quota when --quota-backend-bytes is 0 or negative.
+  static constexpr int64_t kDefaultQuotaBytes = int64_t{2} * 1024 * 1024 * 1024;
+  int64_t EffectiveQuotaBytes() const {
+    return quota_backend_bytes > 0 ? quota_backend_bytes : kDefaultQuotaBytes;
+  }
+};
+
+// Parses argv (and ETCD_<FLAG> environment variables, flags winning) into a checked Config.
+// On --help the help text is in the error message with code kCancelled; the caller prints it and
+// exits 0. Every other error names the flag and what is wrong with it.
+absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv);
+
+}  // namespace quorum::server
+
+#endif  // QUORUM_SERVER_CONFIG_H_

@@ -1,0 +1,94 @@
+// etcdserverpb.KV over a Member: checks each request as etcd does, reads locally, and proposes
+// writes, finishing the call from the apply thread once the write is durable and applied.
+#include "server/reactors.h"
+#include "server/request_checks.h"
+#include "server/service_factories.h"
+
+namespace quorum::server {
+namespace {
+
+using etcdserverpb::CompactionRequest;
+using etcdserverpb::CompactionResponse;
+using etcdserverpb::DeleteRangeRequest;
+using etcdserverpb::DeleteRangeResponse;
+using etcdserverpb::PutRequest;
+using etcdserverpb::PutResponse;
+using etcdserverpb::RangeRequest;
+using etcdserverpb::RangeResponse;
+using etcdserverpb::TxnRequest;
+using etcdserverpb::TxnResponse;
+
+class KvService final : public etcdserverpb::KV::CallbackService {
+ public:
+  explicit KvService(Member* member) : member_(member) {}
+
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context,
+                                  const RangeRequest* request, RangeResponse* response) override {
+    if (auto s = CheckRangeRequest(*request); !s.ok()) return FinishUnary(context, s);
+    auto result = member_->Range(*request);
+    if (!result.ok()) return FinishUnary(context, result.status());
+    response->Swap(&*result);
+    return FinishUnary(context, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* context, const PutRequest* request,
+                                PutResponse* response) override {
+    if (auto s = CheckPutRequest(*request); !s.ok()) return FinishUnary(context, s);
+    internalpb::InternalRequest internal;
+    *internal.mutable_put() = *request;
+    return ProposeAndFinish(context, std::move(internal), response);
+  }
+
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* context,
+                                        const DeleteRangeRequest* request,
+                                        DeleteRangeResponse* response) override {
+    if (auto s = CheckDeleteRangeRequest(*request); !s.ok()) return FinishUnary(context, s);
+    internalpb::InternalRequest internal;
+    *internal.mutable_delete_range() = *request;
+    return ProposeAndFinish(context, std::move(internal), response);
+  }
+
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* context, const TxnRequest* request,
+                                TxnResponse* response) override {
+    if (auto s = CheckTxnRequest(*request, member_->config().max_txn_ops); !s.ok()) {
+      return FinishUnary(context, s);
+    }
+    internalpb::InternalRequest internal;
+    *internal.mutable_txn() = *request;
+    return ProposeAndFinish(context, std::move(internal), response);
+  }
+
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* context,
+                                    const CompactionRequest* request,
+                                    CompactionResponse* response) override {
+    internalpb::InternalRequest internal;
+    *internal.mutable_compaction() = *request;
+    return ProposeAndFinish(context, std::move(internal), response);
+  }
+
+ private:
+  template <typename Response>
+  grpc::ServerUnaryReactor* ProposeAndFinish(grpc::CallbackServerContext* context,
+                                             internalpb::InternalRequest internal,
+                                             Response* response) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    member_->Propose(std::move(internal), [this, reactor, response](ApplyResult result) {
+      if (result.status.ok()) {
+        response->Swap(static_cast<Response*>(result.response.get()));
+        member_->FillHeader(response->mutable_header());
+      }
+      reactor->Finish(ToGrpcStatus(result.status));
+    });
+    return reactor;
+  }
+
+  Member* member_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> NewKvService(Member* member) {
+  return std::make_unique<KvService>(member);
+}
+
+}  // namespace quorum::server

@@ -1,0 +1,88 @@
+// quorumd: one member of a quorum cluster. Parses etcd-style flags, opens the data dir, serves
+// the etcd v3 gRPC API on --listen-client-urls, and shuts down cleanly on SIGINT/SIGTERM.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include <grpcpp/grpcpp.h>
+
+#include "server/config.h"
+#include "server/member.h"
+#include "server/services.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+// gRPC frames and headers around the largest request etcd accepts (etcd's allowance).
+constexpr int kGrpcOverheadBytes = 512 * 1024;
+
+int Run(int argc, char** argv) {
+  auto config = quorum::server::ParseConfig(argc, argv);
+  if (!config.ok()) {
+    if (config.status().code() == absl::StatusCode::kCancelled) {
+      if (config.status().message() == "version") {
+        std::printf("quorumd Version: %s\netcd API Version: %s\n",
+                    quorum::server::kQuorumVersion, quorum::server::kEtcdApiVersion);
+      } else {
+        std::printf("%s", std::string(config.status().message()).c_str());
+      }
+      return 0;
+    }
+    std::fprintf(stderr, "quorumd: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(config->log_level == "fatal" || config->log_level == "panic"
+                                                ? "critical"
+                                                : config->log_level));
+
+  // Block the stop signals before any thread starts so that only sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto member = quorum::server::Member::Start(*config);
+  if (!member.ok()) {
+    std::fprintf(stderr, "quorumd: %s\n", std::string(member.status().message()).c_str());
+    return 1;
+  }
+
+  quorum::server::ApiServices services(member->get());
+  grpc::ServerBuilder builder;
+  std::vector<int> bound(config->listen_client_urls.size(), 0);
+  for (size_t i = 0; i < config->listen_client_urls.size(); ++i) {
+    builder.AddListeningPort(config->listen_client_urls[i].HostPort(),
+                             grpc::InsecureServerCredentials(), &bound[i]);
+  }
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes) +
+                                   kGrpcOverheadBytes);
+  builder.SetMaxSendMessageSize(INT32_MAX);
+  // One port per listener: a second quorumd on the same port must fail, not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  services.RegisterWith(&builder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  for (size_t i = 0; i < bound.size(); ++i) {
+    if (server == nullptr || bound[i] == 0) {
+      std::fprintf(stderr, "quorumd: cannot listen on %s (is the port in use?)\n",
+                   config->listen_client_urls[i].original.c_str());
+      if (server) server->Shutdown();
+      return 1;
+    }
+  }
+  for (const auto& url : config->listen_client_urls) {
+    spdlog::info("serving client requests on {}", url.original);
+  }
+  spdlog::info("ready to serve client requests");
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("received signal {}, shutting down", signal_number);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server->Wait();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

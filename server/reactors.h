@@ -1,0 +1,50 @@
+// Small gRPC callback-API pieces shared by the services: finishing a unary call from an absl
+// status, and reactors that refuse a streaming call at once. Used only inside server/.
+#ifndef QUORUM_SERVER_REACTORS_H_
+#define QUORUM_SERVER_REACTORS_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "proto/etcd_errors.h"
+
+namespace quorum::server {
+
+inline grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                             const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+inline grpc::ServerUnaryReactor* RefuseUnary(grpc::CallbackServerContext* context,
+                                             const char* method) {
+  return FinishUnary(context, ErrUnimplemented(method));
+}
+
+// gRPC owns a streaming reactor until OnDone; these delete themselves there, which is the
+// callback API's ownership rule, not a leak.
+template <typename Request, typename Response>
+class RefusedBidiStream final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  explicit RefusedBidiStream(const char* method) { this->Finish(ToGrpcStatus(ErrUnimplemented(method))); }
+  void OnDone() override { delete this; }
+};
+
+template <typename Response>
+class RefusedWriteStream final : public grpc::ServerWriteReactor<Response> {
+ public:
+  explicit RefusedWriteStream(const char* method) { this->Finish(ToGrpcStatus(ErrUnimplemented(method))); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace quorum::server
+
+// Declares a unary method override that answers UNIMPLEMENTED naming the method.
+#define QUORUM_REFUSED_UNARY(Method, Request, Response)                                    \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context, const Request*, \
+                                   Response*) override {                                 \
+    return ::quorum::server::RefuseUnary(context, #Method);                              \
+  }
+
+#endif  // QUORUM_SERVER_REACTORS_H_

@@ -1,0 +1,82 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <vector>
+
+namespace quorum::server {
+namespace {
+
+absl::StatusOr<Config> Parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "quorumd");
+  return ParseConfig(static_cast<int>(args.size()), args.data());
+}
+
+TEST(Config, DefaultsAreEtcds) {
+  auto config = Parse({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->name, "default");
+  EXPECT_EQ(config->data_dir, "default.etcd");
+  EXPECT_EQ(config->listen_client_urls[0].original, "http://localhost:2379");
+  EXPECT_EQ(config->max_request_bytes, 1572864u);
+  EXPECT_EQ(config->max_txn_ops, 128u);
+  EXPECT_EQ(config->heartbeat_interval_ms, 100u);
+  EXPECT_EQ(config->election_timeout_ms, 1000u);
+  EXPECT_EQ(config->EffectiveQuotaBytes(), int64_t{2} << 30);
+  ASSERT_EQ(config->initial_cluster.size(), 1u);
+  EXPECT_EQ(config->initial_cluster[0].name, "default");
+}
+
+TEST(Config, ParsesEtcdFlagNames) {
+  auto config = Parse({"--name", "m1", "--data-dir=/tmp/d", "--listen-client-urls",
+                       "http://127.0.0.1:3000,http://127.0.0.1:3001", "--initial-cluster",
+                       "m1=http://127.0.0.1:4000,m2=http://127.0.0.1:4001", "--max-txn-ops",
+                       "10"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->data_dir, "/tmp/d");
+  ASSERT_EQ(config->listen_client_urls.size(), 2u);
+  EXPECT_EQ(config->listen_client_urls[1].HostPort(), "127.0.0.1:3001");
+  EXPECT_EQ(config->initial_cluster.size(), 2u);
+  EXPECT_EQ(config->max_txn_ops, 10u);
+}
+
+TEST(Config, EnvironmentVariablesSetFlagsAndFlagsWin) {
+  setenv("ETCD_NAME", "from-env", 1);
+  setenv("ETCD_MAX_TXN_OPS", "5", 1);
+  auto config = Parse({"--max-txn-ops", "7", "--initial-cluster", "from-env=http://h:1"});
+  unsetenv("ETCD_NAME");
+  unsetenv("ETCD_MAX_TXN_OPS");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->name, "from-env");
+  EXPECT_EQ(config->max_txn_ops, 7u);
+}
+
+TEST(Config, UnknownFlagIsAnError) {
+  auto config = Parse({"--no-such-flag", "1"});
+  EXPECT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("no-such-flag"), std::string::npos);
+}
+
+TEST(Config, BadUrlNamesTheFlag) {
+  auto config = Parse({"--listen-client-urls", "127.0.0.1:2379"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("--listen-client-urls"), std::string::npos);
+}
+
+TEST(Config, ElectionTimeoutMustCoverFiveHeartbeats) {
+  auto config = Parse({"--heartbeat-interval", "100", "--election-timeout", "300"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("5 times"), std::string::npos);
+}
+
+TEST(Config, InitialClusterMustListThisMember) {
+  auto config = Parse({"--name", "x", "--initial-cluster", "y=http://127.0.0.1:1"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("\"x\""), std::string::npos);
+}
+
+TEST(Config, BadLogLevelIsRejected) { EXPECT_FALSE(Parse({"--log-level", "loud"}).ok()); }
+
+}  // namespace
+}  // namespace quorum::server

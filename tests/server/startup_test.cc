@@ -1,0 +1,76 @@
+// quorumd refuses bad configurations at startup with a clear message and a non-zero exit.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "tests/support/process.h"
+
+namespace quorum {
+namespace {
+
+using testing::ChildProcess;
+using testing::TempDir;
+
+struct Outcome {
+  int exit_code;
+  std::string log;
+};
+
+Outcome RunQuorumd(const TempDir& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), testing::QuorumdPath());
+  ChildProcess process(args, dir.path() + "/out.log");
+  auto code = process.WaitExit(std::chrono::seconds(20));
+  EXPECT_TRUE(code.has_value()) << "quorumd did not exit";
+  return {code.value_or(-1), process.Log()};
+}
+
+TEST(Startup, UnknownFlagExitsWithMessage) {
+  TempDir dir;
+  Outcome out = RunQuorumd(dir, {"--bogus-flag", "1"});
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_NE(out.log.find("bogus-flag"), std::string::npos) << out.log;
+}
+
+TEST(Startup, DataDirThatCannotBeCreatedIsReported) {
+  TempDir dir;
+  std::string file = dir.path() + "/plain-file";
+  std::ofstream(file) << "x";
+  int port = testing::FreeLoopbackPort();
+  std::string url = "http://127.0.0.1:" + std::to_string(port);
+  Outcome out = RunQuorumd(dir, {"--data-dir", file + "/data", "--listen-client-urls", url,
+                                 "--advertise-client-urls", url});
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_NE(out.log.find("data dir"), std::string::npos) << out.log;
+}
+
+TEST(Startup, PortInUseIsReported) {
+  TempDir dir;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  Outcome out = RunQuorumd(dir, {"--data-dir", dir.path() + "/data", "--listen-client-urls",
+                                 url, "--advertise-client-urls", url});
+  close(fd);
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_NE(out.log.find("cannot listen"), std::string::npos) << out.log;
+}
+
+TEST(Startup, TlsUrlIsRefusedClearly) {
+  TempDir dir;
+  Outcome out = RunQuorumd(dir, {"--listen-client-urls", "https://127.0.0.1:1"});
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_NE(out.log.find("TLS"), std::string::npos) << out.log;
+}
+
+}  // namespace
+}  // namespace quorum
