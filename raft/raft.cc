@@ -154,12 +154,12 @@ void Raft::BecomeLeader() {
   lead_ = id_;
   role_ = Role::kLeader;
   if (Progress* self = tracker_.Get(id_)) self->BecomeReplicate();
-  // Conf changes in our uncommitted tail may be pending; refuse new ones until
-  // everything up to our first entry is applied (conf_change.h).
-  pending_conf_index_ = log_.LastIndex();
   // Raft §5.4.2/§8: commit an entry of our own term so earlier entries commit
   // and ReadIndex learns a current commit index.
   AppendEntries({raftpb::Entry()});
+  // Conf changes in our uncommitted tail may be pending; refuse new ones until
+  // everything up to and including our first entry is applied (conf_change.h).
+  pending_conf_index_ = log_.LastIndex();
 }
 
 void Raft::Tick() {
