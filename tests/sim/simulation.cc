@@ -1,0 +1,377 @@
+// One seeded cluster scenario; see simulation.h.
+#include "tests/sim/simulation.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "raft/raft.h"
+
+namespace quorum::sim {
+
+namespace {
+
+constexpr int kStepsPerTick = 4;
+constexpr int kElectionTick = 10;
+constexpr uint64_t kLivenessTicks = 300;
+
+std::string EncodeState(uint64_t index, uint64_t hash) {
+  std::string s(16, '\0');
+  std::memcpy(s.data(), &index, 8);
+  std::memcpy(s.data() + 8, &hash, 8);
+  return s;
+}
+
+std::pair<uint64_t, uint64_t> DecodeState(const std::string& s) {
+  uint64_t index = 0, hash = 0;
+  if (s.size() == 16) {
+    std::memcpy(&index, s.data(), 8);
+    std::memcpy(&hash, s.data() + 8, 8);
+  }
+  return {index, hash};
+}
+
+bool HeapLater(const auto& a, const auto& b) {
+  return a.deliver_at != b.deliver_at ? a.deliver_at > b.deliver_at : a.seq > b.seq;
+}
+
+}  // namespace
+
+uint64_t Rng::Next() {
+  uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// A member: its "disk" (MemoryStorage, survives crashes) and its volatile
+// part (the RawNode and the application state), lost on a crash.
+struct Simulation::Member {
+  std::unique_ptr<raft::MemoryStorage> disk;
+  std::unique_ptr<raft::RawNode> node;  // null while crashed
+  uint64_t applied = 0;
+  uint64_t state_hash = 0;
+  uint64_t restart_at = 0;  // tick at which a crashed member comes back
+  bool saw_marker = false;
+  uint64_t leader_term_checked = 0;
+  std::map<std::string, uint64_t> reads;  // ctx -> index committed at issue
+};
+
+Simulation::Simulation(uint64_t seed) : seed_(seed), rng_(seed) {
+  const int sizes[] = {3, 5, 7};
+  const int n = sizes[rng_.Uniform(3)];
+  for (int i = 1; i <= n; ++i) ids_.push_back(i);
+  result_.members = n;
+  // Each scenario gets its own fault profile, from benign to hostile.
+  loss_ppm_ = rng_.Chance(200000) ? 0 : rng_.Uniform(300000);
+  dup_ppm_ = rng_.Uniform(100000);
+  max_delay_ = rng_.Uniform(8 * kStepsPerTick);
+  partition_ppm_ = rng_.Uniform(60000);
+  crash_ppm_ = rng_.Uniform(8000);
+  compact_ppm_ = rng_.Uniform(50000);
+  transfer_ppm_ = rng_.Uniform(10000);
+  raftpb::Snapshot boot;
+  boot.mutable_metadata()->set_index(1);
+  boot.mutable_metadata()->set_term(1);
+  for (uint64_t id : ids_) boot.mutable_metadata()->mutable_conf_state()->add_voters(id);
+  boot.set_data(EncodeState(1, 0));
+  for (uint64_t id : ids_) {
+    auto m = std::make_unique<Member>();
+    m->disk = std::make_unique<raft::MemoryStorage>();
+    if (!m->disk->ApplySnapshot(boot).ok()) std::abort();
+    members_[id] = std::move(m);
+    Start(id);
+  }
+}
+
+Simulation::~Simulation() = default;
+
+bool Simulation::Alive(uint64_t id) const { return members_.at(id)->node != nullptr; }
+
+void Simulation::Start(uint64_t id) {
+  Member& m = *members_.at(id);
+  raft::Config c;
+  c.id = id;
+  c.storage = m.disk.get();
+  c.election_tick = kElectionTick;
+  c.heartbeat_tick = 1;
+  c.seed = seed_;
+  c.max_size_per_msg = 1 + rng_.Uniform(2048);
+  c.max_inflight_msgs = 1 + rng_.Uniform(16);
+  // The application state is volatile: it restarts from the last snapshot.
+  auto [index, hash] = DecodeState(m.disk->Snapshot()->data());
+  c.applied = index;
+  absl::StatusOr<std::unique_ptr<raft::RawNode>> node = raft::RawNode::Create(c);
+  if (!node.ok()) std::abort();
+  m.node = *std::move(node);
+  m.applied = index;
+  m.state_hash = hash;
+  m.reads.clear();
+}
+
+void Simulation::Crash(uint64_t id) {
+  Member& m = *members_.at(id);
+  m.node.reset();
+  result_.crashes++;
+}
+
+uint64_t Simulation::Leader() const {
+  uint64_t leader = 0, term = 0;
+  for (const auto& [id, m] : members_) {
+    if (!m->node) continue;
+    raft::Raft& r = m->node->raft();
+    if (r.role() == raft::Role::kLeader && r.term() >= term) {
+      leader = id;
+      term = r.term();
+    }
+  }
+  return leader;
+}
+
+void Simulation::Observe(uint64_t id) {
+  Member& m = *members_.at(id);
+  if (!m.node) return;
+  raft::Raft& r = m.node->raft();
+  checker_.ObserveRole(id, r);
+  // Leader completeness, checked the moment a member wins a term: nothing can
+  // have committed in that term yet, so every entry applied anywhere so far
+  // was committed in an earlier term and must be in the new leader's log.
+  if (r.role() == raft::Role::kLeader && r.term() != m.leader_term_checked) {
+    m.leader_term_checked = r.term();
+    checker_.CheckLeaderCompleteness(id, r);
+  }
+}
+
+void Simulation::Send(raftpb::Message m) {
+  if (!healed_ && rng_.Chance(loss_ppm_)) {
+    if (m.type() == raftpb::MSG_SNAPSHOT && Alive(m.from())) {
+      members_.at(m.from())->node->ReportSnapshot(m.to(), false);
+    }
+    return;
+  }
+  const uint64_t copies = (!healed_ && rng_.Chance(dup_ppm_)) ? 2 : 1;
+  for (uint64_t i = 0; i < copies; ++i) {
+    const uint64_t delay = healed_ ? rng_.Uniform(2) : rng_.Uniform(max_delay_ + 1);
+    network_.push_back(InFlight{now_ + delay, seq_++, m});
+    std::push_heap(network_.begin(), network_.end(),
+                   [](const InFlight& a, const InFlight& b) { return HeapLater(a, b); });
+  }
+}
+
+void Simulation::Deliver(const raftpb::Message& m) {
+  const bool blocked = blocked_.count({m.from(), m.to()}) > 0;
+  const bool is_snap = m.type() == raftpb::MSG_SNAPSHOT;
+  if (blocked || !Alive(m.to())) {
+    if (Alive(m.from())) {
+      if (is_snap) members_.at(m.from())->node->ReportSnapshot(m.to(), false);
+      if (rng_.Chance(500000)) members_.at(m.from())->node->ReportUnreachable(m.to());
+      Observe(m.from());
+    }
+    return;
+  }
+  (void)members_.at(m.to())->node->Step(m);
+  Observe(m.to());
+  if (is_snap) {
+    result_.snapshots_sent++;
+    if (Alive(m.from())) {
+      members_.at(m.from())->node->ReportSnapshot(m.to(), true);
+      Observe(m.from());
+    }
+  }
+}
+
+void Simulation::ProcessReady(uint64_t id) {
+  Member& m = *members_.at(id);
+  if (!m.node || !m.node->HasReady()) return;
+  raft::Ready rd = m.node->GetReady();
+  // 1. Persist: snapshot, then entries, then hard state.
+  if (rd.snapshot) {
+    if (!m.disk->ApplySnapshot(*rd.snapshot).ok()) std::abort();
+    auto [index, hash] = DecodeState(rd.snapshot->data());
+    checker_.ObserveSnapshotInstalled(id, index, hash);
+    m.applied = index;
+    m.state_hash = hash;
+  }
+  if (!rd.entries.empty()) {
+    if (absl::Status s = m.disk->Append(rd.entries); !s.ok()) {
+      checker_.ObserveRead(id, 0, 1);  // unreachable in a correct run; forces a failure
+      result_.failure = absl::StrCat("persist failed: ", s.ToString());
+    }
+    for (const raftpb::Entry& e : rd.entries) {
+      absl::StatusOr<uint64_t> prev = m.disk->Term(e.index() - 1);
+      checker_.ObservePersisted(id, e, prev.ok() ? *prev : 0);
+    }
+  }
+  if (rd.hard_state) m.disk->SetHardState(*rd.hard_state);
+  // 2. Send.
+  for (raftpb::Message& msg : rd.messages) Send(std::move(msg));
+  // 3. Apply.
+  for (const raftpb::Entry& e : rd.committed_entries) {
+    m.state_hash = checker_.ObserveApplied(id, m.applied, m.state_hash, e);
+    m.applied = e.index();
+    if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
+      raftpb::ConfChange cc;
+      cc.ParseFromString(e.data());
+      m.node->ApplyConfChange(cc);
+    } else if (!liveness_marker_.empty() && e.data() == liveness_marker_) {
+      m.saw_marker = true;
+    }
+  }
+  for (const raft::ReadState& rs : rd.read_states) {
+    auto it = m.reads.find(rs.request_ctx);
+    if (it != m.reads.end()) {
+      checker_.ObserveRead(id, rs.index, it->second);
+      m.reads.erase(it);
+    }
+  }
+  m.node->Advance();
+  Observe(id);
+}
+
+void Simulation::Step() {
+  for (uint64_t id : ids_) ProcessReady(id);
+  while (!network_.empty() && network_.front().deliver_at <= now_) {
+    std::pop_heap(network_.begin(), network_.end(),
+                  [](const InFlight& a, const InFlight& b) { return HeapLater(a, b); });
+    InFlight f = std::move(network_.back());
+    network_.pop_back();
+    Deliver(f.msg);
+    if (!checker_.ok()) return;
+  }
+  for (uint64_t id : ids_) ProcessReady(id);
+  ++now_;
+}
+
+void Simulation::MaybeInjectFaults() {
+  if (rng_.Chance(partition_ppm_)) {
+    blocked_.clear();
+    switch (rng_.Uniform(3)) {
+      case 0: {  // symmetric split into two sides
+        std::vector<bool> side(ids_.size() + 1);
+        for (uint64_t id : ids_) side[id] = rng_.Uniform(2);
+        for (uint64_t a : ids_) {
+          for (uint64_t b : ids_) {
+            if (side[a] != side[b]) blocked_[{a, b}] = true;
+          }
+        }
+        break;
+      }
+      case 1: {  // asymmetric: some one-way links fail
+        const uint64_t cuts = 1 + rng_.Uniform(ids_.size());
+        for (uint64_t i = 0; i < cuts; ++i) {
+          blocked_[{ids_[rng_.Uniform(ids_.size())], ids_[rng_.Uniform(ids_.size())]}] = true;
+        }
+        break;
+      }
+      default:  // heal
+        break;
+    }
+  }
+  for (uint64_t id : ids_) {
+    Member& m = *members_.at(id);
+    if (m.node && rng_.Chance(crash_ppm_)) {
+      Crash(id);
+      m.restart_at = now_ / kStepsPerTick + 1 + rng_.Uniform(5 * kElectionTick);
+    } else if (!m.node && now_ / kStepsPerTick >= m.restart_at) {
+      Start(id);
+    }
+  }
+}
+
+void Simulation::ClientActivity() {
+  const uint64_t id = ids_[rng_.Uniform(ids_.size())];
+  Member& m = *members_.at(id);
+  if (!m.node) return;
+  if (rng_.Chance(300000)) {
+    (void)m.node->Propose(absl::StrCat("p", next_proposal_++));
+  }
+  if (rng_.Chance(100000)) {
+    std::string ctx = absl::StrCat("r", next_proposal_++);
+    if (m.node->ReadIndex(ctx).ok()) m.reads[ctx] = checker_.max_applied();
+  }
+  if (rng_.Chance(compact_ppm_)) {
+    const uint64_t snap_index = m.disk->Snapshot()->metadata().index();
+    if (m.applied > snap_index + 2) {
+      raftpb::ConfState cs = m.node->Status().conf_state;
+      if (m.disk->CreateSnapshot(m.applied, cs, EncodeState(m.applied, m.state_hash)).ok()) {
+        const uint64_t first = *m.disk->FirstIndex();
+        const uint64_t keep = rng_.Uniform(4);
+        const uint64_t upto = m.applied > first + keep ? m.applied - keep : m.applied;
+        if (upto >= first) (void)m.disk->Compact(upto);
+      }
+    }
+  }
+  if (rng_.Chance(transfer_ppm_)) {
+    m.node->TransferLeadership(ids_[rng_.Uniform(ids_.size())]);
+  }
+  Observe(id);
+}
+
+void Simulation::Tick() {
+  for (uint64_t id : ids_) {
+    if (Alive(id)) {
+      members_.at(id)->node->Tick();
+      Observe(id);
+    }
+  }
+  for (int s = 0; s < kStepsPerTick && checker_.ok(); ++s) Step();
+}
+
+void Simulation::Heal() {
+  healed_ = true;
+  blocked_.clear();
+  for (uint64_t id : ids_) {
+    if (!Alive(id)) Start(id);
+  }
+}
+
+ScenarioResult Simulation::Run() {
+  const uint64_t fault_ticks = 100 + rng_.Uniform(200);
+  uint64_t tick = 0;
+  for (; tick < fault_ticks && checker_.ok(); ++tick) {
+    MaybeInjectFaults();
+    ClientActivity();
+    Tick();
+  }
+  Heal();
+  // Liveness: with every member up and the network healed, a leader must
+  // emerge and a new proposal must be applied everywhere within the bound.
+  liveness_marker_ = absl::StrCat("liveness-", seed_);
+  bool proposed = false;
+  bool live = false;
+  const uint64_t deadline = tick + kLivenessTicks;
+  for (; tick < deadline && checker_.ok(); ++tick) {
+    if (!proposed || tick % (2 * kElectionTick) == 0) {
+      if (uint64_t leader = Leader()) {
+        proposed |= members_.at(leader)->node->Propose(liveness_marker_).ok();
+      }
+    }
+    Tick();
+    live = std::all_of(ids_.begin(), ids_.end(),
+                       [&](uint64_t id) { return members_.at(id)->saw_marker; });
+    if (live) break;
+  }
+  result_.ticks = tick;
+  result_.committed = checker_.max_applied();
+  if (!checker_.ok()) {
+    result_.ok = false;
+    result_.failure = checker_.violation();
+  } else if (!result_.failure.empty()) {
+    result_.ok = false;
+  } else if (!live) {
+    result_.ok = false;
+    std::string state;
+    for (uint64_t id : ids_) {
+      raft::NodeStatus st = members_.at(id)->node->Status();
+      absl::StrAppend(&state, " [", id, " ", raft::RoleName(st.role), " term ", st.term, " lead ",
+                      st.lead, " commit ", st.commit, " applied ", st.applied, "]");
+    }
+    result_.failure =
+        absl::StrCat("liveness: no commit within ", kLivenessTicks, " ticks after healing;", state);
+  }
+  return result_;
+}
+
+}  // namespace quorum::sim
