@@ -68,10 +68,14 @@ Simulation::Simulation(uint64_t seed) : seed_(seed), rng_(seed) {
   loss_ppm_ = rng_.Chance(200000) ? 0 : rng_.Uniform(300000);
   dup_ppm_ = rng_.Uniform(100000);
   max_delay_ = rng_.Uniform(8 * kStepsPerTick);
-  partition_ppm_ = rng_.Uniform(60000);
-  crash_ppm_ = rng_.Uniform(8000);
+  partition_ppm_ = rng_.Uniform(200000);
+  crash_ppm_ = rng_.Uniform(20000);
   compact_ppm_ = rng_.Uniform(50000);
   transfer_ppm_ = rng_.Uniform(10000);
+  pre_vote_ = rng_.Chance(500000);
+  check_quorum_ = rng_.Chance(500000);
+  leader_crash_ppm_ = rng_.Uniform(150000);
+  proposals_per_tick_ = 1 + rng_.Uniform(4);
   raftpb::Snapshot boot;
   boot.mutable_metadata()->set_index(1);
   boot.mutable_metadata()->set_term(1);
@@ -98,8 +102,10 @@ void Simulation::Start(uint64_t id) {
   c.election_tick = kElectionTick;
   c.heartbeat_tick = 1;
   c.seed = seed_;
-  c.max_size_per_msg = 1 + rng_.Uniform(2048);
+  c.max_size_per_msg = rng_.Chance(500000) ? 1 : 1 + rng_.Uniform(2048);
   c.max_inflight_msgs = 1 + rng_.Uniform(16);
+  c.pre_vote = pre_vote_;
+  c.check_quorum = check_quorum_;
   // The application state is volatile: it restarts from the last snapshot.
   auto [index, hash] = DecodeState(m.disk->Snapshot()->data());
   c.applied = index;
@@ -269,9 +275,10 @@ void Simulation::MaybeInjectFaults() {
         break;
     }
   }
+  const uint64_t leader = Leader();
   for (uint64_t id : ids_) {
     Member& m = *members_.at(id);
-    if (m.node && rng_.Chance(crash_ppm_)) {
+    if (m.node && (rng_.Chance(crash_ppm_) || (id == leader && rng_.Chance(leader_crash_ppm_)))) {
       Crash(id);
       m.restart_at = now_ / kStepsPerTick + 1 + rng_.Uniform(5 * kElectionTick);
     } else if (!m.node && now_ / kStepsPerTick >= m.restart_at) {
@@ -284,8 +291,12 @@ void Simulation::ClientActivity() {
   const uint64_t id = ids_[rng_.Uniform(ids_.size())];
   Member& m = *members_.at(id);
   if (!m.node) return;
-  if (rng_.Chance(300000)) {
-    (void)m.node->Propose(absl::StrCat("p", next_proposal_++));
+  for (uint64_t i = 0; i < proposals_per_tick_; ++i) {
+    const uint64_t target = ids_[rng_.Uniform(ids_.size())];
+    if (Alive(target) && rng_.Chance(300000)) {
+      (void)members_.at(target)->node->Propose(absl::StrCat("p", next_proposal_++));
+      Observe(target);
+    }
   }
   if (rng_.Chance(100000)) {
     std::string ctx = absl::StrCat("r", next_proposal_++);

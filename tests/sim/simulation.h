@@ -90,6 +90,10 @@ class Simulation {
   uint64_t compact_ppm_ = 0;
   uint64_t transfer_ppm_ = 0;
   bool healed_ = false;
+  bool pre_vote_ = true;
+  bool check_quorum_ = true;
+  uint64_t leader_crash_ppm_ = 0;
+  uint64_t proposals_per_tick_ = 1;
 
   ScenarioResult result_;
   std::string liveness_marker_;
