@@ -73,7 +73,14 @@ std::optional<KeyAt> KeyIndex::Get(std::string_view key, int64_t at_rev) const {
   return At(it->second, at_rev);
 }
 
-void KeyIndex::Put(std::string_view key, Revision rev, int64_t lease) {
+void KeyIndex::SetRecord(KeyHistory& history, std::shared_ptr<const std::string> record) {
+  if (history.record) cached_bytes_ -= history.record->size();
+  history.record = std::move(record);
+  if (history.record) cached_bytes_ += history.record->size();
+}
+
+void KeyIndex::Put(std::string_view key, Revision rev, int64_t lease,
+                   std::shared_ptr<const std::string> record) {
   auto it = keys_.find(key);
   if (it == keys_.end()) {
     it = keys_.emplace(std::string(key), KeyHistory{}).first;
@@ -81,6 +88,7 @@ void KeyIndex::Put(std::string_view key, Revision rev, int64_t lease) {
   }
   AppendRevision(key, it->second, rev);
   it->second.lease = lease;
+  SetRecord(it->second, std::move(record));
 }
 
 bool KeyIndex::Tombstone(std::string_view key, Revision rev) {
@@ -89,17 +97,18 @@ bool KeyIndex::Tombstone(std::string_view key, Revision rev) {
   AppendRevision(key, it->second, rev);
   it->second.generations.emplace_back();
   it->second.lease = 0;
+  SetRecord(it->second, nullptr);
   return true;
 }
 
 void KeyIndex::Restore(std::string_view key, Revision rev, bool tombstone, int64_t create_revision,
-                       int64_t version, int64_t lease) {
+                       int64_t version, int64_t lease, std::shared_ptr<const std::string> record) {
   auto it = keys_.find(key);
   if (it != keys_.end()) {
     if (tombstone) {
       Tombstone(key, rev);
     } else {
-      Put(key, rev, lease);
+      Put(key, rev, lease, std::move(record));
     }
     return;
   }
@@ -113,6 +122,7 @@ void KeyIndex::Restore(std::string_view key, Revision rev, bool tombstone, int64
   g.version = version;
   g.revs.push_back(rev);
   history.lease = lease;
+  SetRecord(history, std::move(record));
   keys_.emplace(std::string(key), std::move(history));
 }
 
@@ -139,6 +149,7 @@ std::optional<std::string> KeyIndex::Compact(int64_t at_rev, std::string_view fr
     }
     gens.erase(gens.begin(), gens.begin() + gen);
     if (gens.size() == 1 && gens[0].revs.empty()) {
+      SetRecord(history, nullptr);
       it = keys_.erase(it);
     } else {
       ++it;

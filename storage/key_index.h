@@ -7,6 +7,7 @@
 #define QUORUM_STORAGE_KEY_INDEX_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,8 +52,13 @@ struct KeyHistory {
   absl::InlinedVector<Generation, 1> generations;
   // Lease attached by the latest put while the key is live, else 0.
   int64_t lease = 0;
+  // The stored record (serialized KeyValue) of the latest put while the key is live, if the
+  // store chose to keep it in memory; reads at the latest revision then skip RocksDB.
+  std::shared_ptr<const std::string> record;
 
   bool Live() const { return !generations.back().revs.empty(); }
+  // The latest revision of a live key.
+  Revision Latest() const { return generations.back().revs.back(); }
 };
 
 // A key as seen at some revision.
@@ -68,21 +74,23 @@ class KeyIndex {
   // its history at that revision was compacted away).
   std::optional<KeyAt> Get(std::string_view key, int64_t at_rev) const;
 
-  // Calls fn(key, const KeyAt&) for every key in `range` that exists at `at_rev`, in key order,
-  // while fn returns true.
+  // Calls fn(key, const KeyAt&, const KeyHistory&) for every key in `range` that exists at
+  // `at_rev`, in key order, while fn returns true.
   template <typename Fn>
   void Visit(const KeyRange& range, int64_t at_rev, Fn&& fn) const;
 
-  // Records a put of `key` at `rev`, starting a new generation if the key was deleted.
+  // Records a put of `key` at `rev`, starting a new generation if the key was deleted, with its
+  // stored record if it is to be kept in memory (else nullptr).
   // `rev` must be above every revision already recorded for the key (aborts otherwise).
-  void Put(std::string_view key, Revision rev, int64_t lease);
+  void Put(std::string_view key, Revision rev, int64_t lease,
+           std::shared_ptr<const std::string> record = nullptr);
   // Records a delete of a live key at `rev`. Returns false (and changes nothing) if the key is
   // not live.
   bool Tombstone(std::string_view key, Revision rev);
 
   // Rebuild on start: feeds one kv record, in revision order (etcd restoreIntoIndex).
   void Restore(std::string_view key, Revision rev, bool tombstone, int64_t create_revision,
-               int64_t version, int64_t lease);
+               int64_t version, int64_t lease, std::shared_ptr<const std::string> record);
 
   // Compaction at `at_rev` of up to `max_keys` keys starting at `from` (inclusive): drops the
   // history no read at or above at_rev can see and adds to `keep` the revision of each key whose
@@ -101,11 +109,15 @@ class KeyIndex {
 
   // Keys tracked, deleted ones whose history is not compacted yet included.
   size_t size() const { return keys_.size(); }
+  // Bytes of records kept in memory.
+  size_t cached_bytes() const { return cached_bytes_; }
 
  private:
   static std::optional<KeyAt> At(const KeyHistory& history, int64_t at_rev);
+  void SetRecord(KeyHistory& history, std::shared_ptr<const std::string> record);
 
   absl::btree_map<std::string, KeyHistory, std::less<>> keys_;
+  size_t cached_bytes_ = 0;
 };
 
 template <typename Fn>
@@ -113,13 +125,15 @@ void KeyIndex::Visit(const KeyRange& range, int64_t at_rev, Fn&& fn) const {
   if (range.single) {
     auto it = keys_.find(range.key);
     if (it == keys_.end()) return;
-    if (std::optional<KeyAt> at = At(it->second, at_rev)) fn(std::string_view(it->first), *at);
+    if (std::optional<KeyAt> at = At(it->second, at_rev)) {
+      fn(std::string_view(it->first), *at, it->second);
+    }
     return;
   }
   for (auto it = keys_.lower_bound(range.key); it != keys_.end(); ++it) {
     if (!range.unbounded && std::string_view(it->first) >= range.end) break;
     std::optional<KeyAt> at = At(it->second, at_rev);
-    if (at && !fn(std::string_view(it->first), *at)) break;
+    if (at && !fn(std::string_view(it->first), *at, it->second)) break;
   }
 }
 

@@ -152,6 +152,14 @@ absl::StatusOr<etcdserverpb::RangeResponse> MvccStore::RangeAt(const RangeReques
   return resp;
 }
 
+MvccStore::Hit MvccStore::CommittedHit(const KeyAt& at, const KeyHistory& history) {
+  Hit hit{at.mod, at.created, at.version, nullptr, nullptr};
+  if (history.record != nullptr && history.Live() && at.mod == history.Latest()) {
+    hit.record = history.record;
+  }
+  return hit;
+}
+
 void MvccStore::CollectHits(const KeyRange& range, int64_t at_rev, const PendingWrites* pending,
                             size_t store_limit, std::vector<Hit>* hits, int64_t* count,
                             std::vector<std::string>* keys) const {
@@ -163,10 +171,11 @@ void MvccStore::CollectHits(const KeyRange& range, int64_t at_rev, const Pending
     }
   };
   if (pending == nullptr || pending->latest.empty()) {
-    index_.Visit(range, at_rev, [&](std::string_view key, const KeyAt& at) {
-      emit(key, Hit{at.mod, at.created, at.version, nullptr});
-      return true;
-    });
+    index_.Visit(range, at_rev,
+                 [&](std::string_view key, const KeyAt& at, const KeyHistory& history) {
+                   emit(key, CommittedHit(at, history));
+                   return true;
+                 });
     return;
   }
 
@@ -179,17 +188,18 @@ void MvccStore::CollectHits(const KeyRange& range, int64_t at_rev, const Pending
     if (event.type() != mvccpb::Event::PUT) return;
     const mvccpb::KeyValue& kv = event.kv();
     emit(it->first, Hit{Revision{kv.mod_revision(), static_cast<int64_t>(it->second)},
-                        kv.create_revision(), kv.version(), &kv});
+                        kv.create_revision(), kv.version(), &kv, nullptr});
   };
-  index_.Visit(range, pending->rev - 1, [&](std::string_view key, const KeyAt& at) {
-    while (in_range(p) && std::string_view(p->first) < key) emit_pending(p++);
-    if (in_range(p) && std::string_view(p->first) == key) {
-      emit_pending(p++);
-    } else {
-      emit(key, Hit{at.mod, at.created, at.version, nullptr});
-    }
-    return true;
-  });
+  index_.Visit(range, pending->rev - 1,
+               [&](std::string_view key, const KeyAt& at, const KeyHistory& history) {
+                 while (in_range(p) && std::string_view(p->first) < key) emit_pending(p++);
+                 if (in_range(p) && std::string_view(p->first) == key) {
+                   emit_pending(p++);
+                 } else {
+                   emit(key, CommittedHit(at, history));
+                 }
+                 return true;
+               });
   while (in_range(p)) emit_pending(p++);
 }
 
@@ -206,6 +216,13 @@ absl::Status MvccStore::FetchKeyValues(const std::vector<Hit>& hits, int64_t rea
     mvccpb::KeyValue* kv = out->Add();
     if (hits[i].pending != nullptr) {
       *kv = *hits[i].pending;
+      continue;
+    }
+    if (hits[i].record != nullptr) {
+      if (!kv->ParseFromString(*hits[i].record)) {
+        return absl::DataLossError(absl::StrCat("storage: cached record at revision ",
+                                                hits[i].rev.main, " does not parse"));
+      }
       continue;
     }
     char* key = key_bytes.data() + i * kRevisionKeySize;

@@ -117,15 +117,21 @@ bool DecodeInt64(std::string_view value, int64_t* out) {
   return true;
 }
 
-MvccStore::MvccStore(Backend* backend)
-    : backend_(backend),
+MvccStore::MvccStore(Backend* backend, const Options& options)
+    : options_(options),
+      backend_(backend),
       kv_(backend->Family(ColumnFamily::kKv)),
       meta_(backend->Family(ColumnFamily::kMeta)) {}
 
 MvccStore::~MvccStore() = default;
 
 absl::StatusOr<std::unique_ptr<MvccStore>> MvccStore::Open(Backend* backend) {
-  std::unique_ptr<MvccStore> store(new MvccStore(backend));
+  return Open(backend, Options());
+}
+
+absl::StatusOr<std::unique_ptr<MvccStore>> MvccStore::Open(Backend* backend,
+                                                           const Options& options) {
+  std::unique_ptr<MvccStore> store(new MvccStore(backend, options));
   if (absl::Status status = store->Restore(); !status.ok()) return status;
   return store;
 }
@@ -169,7 +175,12 @@ absl::Status MvccStore::Restore() {
       return absl::DataLossError(
           absl::StrCat("storage: malformed kv record with key of ", it->key().size(), " bytes"));
     }
-    index.Restore(header.key, rev, tombstone, header.create_revision, header.version, header.lease);
+    std::shared_ptr<const std::string> record;
+    if (!tombstone && index.cached_bytes() < options_.value_cache_bytes) {
+      record = std::make_shared<const std::string>(it->value().data(), it->value().size());
+    }
+    index.Restore(header.key, rev, tombstone, header.create_revision, header.version, header.lease,
+                  std::move(record));
     last_rev = rev.main;
   }
   if (!it->status().ok()) return FromRocksStatus(it->status(), "scan kv family");
@@ -178,6 +189,7 @@ absl::Status MvccStore::Restore() {
   {
     absl::MutexLock lock(&index_mu_);
     index_ = std::move(index);
+    cached_bytes_ = index_.cached_bytes();
     applied_ = ApplyMeta{applied_index, applied_term};
     compact_rev_ = finished;
     // Records above the compacted revision are never deleted, so the newest record, the
@@ -234,7 +246,7 @@ absl::Status MvccStore::Commit(WriteTxn& txn, const ApplyMeta& meta) {
       const mvccpb::Event& event = txn.pending.events[sub];
       Revision at{rev, static_cast<int64_t>(sub)};
       if (event.type() == mvccpb::Event::PUT) {
-        index_.Put(event.kv().key(), at, event.kv().lease());
+        index_.Put(event.kv().key(), at, event.kv().lease(), std::move(txn.pending.records[sub]));
       } else if (!index_.Tombstone(event.kv().key(), at)) {
         InvariantBroken(absl::StrCat("delete of key '", event.kv().key(), "' at revision ", rev,
                                      " but the key is not live in the index"));
@@ -242,6 +254,7 @@ absl::Status MvccStore::Commit(WriteTxn& txn, const ApplyMeta& meta) {
     }
     current_rev_ = rev;
     applied_ = meta;
+    cached_bytes_ = index_.cached_bytes();
   }
   if (wrote && sink_) sink_(rev, txn.pending.events);
   return absl::OkStatus();

@@ -71,9 +71,16 @@ class MvccStore {
   // "etcdserver: requested lease not found". Without a checker every lease is accepted.
   using LeaseChecker = std::function<bool(int64_t lease_id)>;
 
+  struct Options {
+    // Memory for the latest record of each live key, so reads at the current revision do not
+    // touch RocksDB. Beyond it, newly written keys are read from RocksDB.
+    size_t value_cache_bytes = size_t{1} << 30;
+  };
+
   // Opens the store on `backend` (which must outlive it), rebuilding the key index from the kv
   // family and finishing a compaction a crash interrupted.
   static absl::StatusOr<std::unique_ptr<MvccStore>> Open(Backend* backend);
+  static absl::StatusOr<std::unique_ptr<MvccStore>> Open(Backend* backend, const Options& options);
   ~MvccStore();
   MvccStore(const MvccStore&) = delete;
   MvccStore& operator=(const MvccStore&) = delete;
@@ -147,9 +154,10 @@ class MvccStore {
     int64_t created = 0;
     int64_t version = 0;
     const mvccpb::KeyValue* pending = nullptr;  // set when the key was written by this txn
+    std::shared_ptr<const std::string> record;  // set when the record is cached in memory
   };
 
-  explicit MvccStore(Backend* backend);
+  MvccStore(Backend* backend, const Options& options);
   absl::Status Restore();
 
   // Read path (mvcc_read.cc).
@@ -158,6 +166,7 @@ class MvccStore {
   void CollectHits(const KeyRange& range, int64_t at_rev, const PendingWrites* pending,
                    size_t store_limit, std::vector<Hit>* hits, int64_t* count,
                    std::vector<std::string>* keys) const ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+  static Hit CommittedHit(const KeyAt& at, const KeyHistory& history);
   absl::Status FetchKeyValues(const std::vector<Hit>& hits, int64_t read_rev,
                               google::protobuf::RepeatedPtrField<mvccpb::KeyValue>* out) const;
 
@@ -190,6 +199,7 @@ class MvccStore {
   // Compaction (mvcc_compaction.cc): index and record removal at `rev`.
   absl::Status CompactTo(int64_t rev) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
+  const Options options_;
   Backend* const backend_;
   rocksdb::ColumnFamilyHandle* const kv_;
   rocksdb::ColumnFamilyHandle* const meta_;
@@ -198,6 +208,7 @@ class MvccStore {
   mutable absl::Mutex write_mu_;
   EventSink sink_ ABSL_GUARDED_BY(write_mu_);
   LeaseChecker lease_exists_ ABSL_GUARDED_BY(write_mu_);
+  size_t cached_bytes_ ABSL_GUARDED_BY(write_mu_) = 0;  // index_.cached_bytes() after each write
 
   // Guards what readers see; held exclusively only to publish a committed change.
   mutable absl::Mutex index_mu_ ABSL_ACQUIRED_AFTER(write_mu_);

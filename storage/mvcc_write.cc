@@ -23,18 +23,27 @@ absl::StatusOr<std::optional<mvccpb::KeyValue>> MvccStore::LatestInTxn(const Wri
     return std::optional<mvccpb::KeyValue>(event.kv());
   }
   std::optional<KeyAt> at;
+  std::shared_ptr<const std::string> record;
   {
     absl::ReaderMutexLock lock(&index_mu_);
-    at = index_.Get(key, txn.begin_rev);
+    // The writer holds write_mu_, so the live history is the latest state.
+    if (const KeyHistory* history = index_.FindLive(key)) {
+      at = KeyAt{history->Latest(), 0, 0};
+      record = history->record;
+    }
   }
   if (!at) return std::optional<mvccpb::KeyValue>();
-  char rev_key[kTombstoneKeySize];
-  size_t n = EncodeRevisionKey(at->mod, false, rev_key);
-  rocksdb::PinnableSlice value;
-  rocksdb::Status s =
-      backend_->db()->Get(rocksdb::ReadOptions(), kv_, rocksdb::Slice(rev_key, n), &value);
-  if (!s.ok()) return FromRocksStatus(s, absl::StrCat("read kv record at ", at->mod.main));
   std::optional<mvccpb::KeyValue> kv(std::in_place);
+  rocksdb::PinnableSlice value;
+  if (record != nullptr) {
+    value.PinSelf(*record);
+  } else {
+    char rev_key[kTombstoneKeySize];
+    size_t n = EncodeRevisionKey(at->mod, false, rev_key);
+    rocksdb::Status s =
+        backend_->db()->Get(rocksdb::ReadOptions(), kv_, rocksdb::Slice(rev_key, n), &value);
+    if (!s.ok()) return FromRocksStatus(s, absl::StrCat("read kv record at ", at->mod.main));
+  }
   if (!kv->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     return absl::DataLossError(
         absl::StrCat("storage: kv record at revision ", at->mod.main, " does not parse"));
@@ -90,12 +99,21 @@ absl::StatusOr<etcdserverpb::PutResponse> MvccStore::PutInTxn(WriteTxn& txn,
   kv->set_value(req.ignore_value() ? prev->value() : req.value());
   kv->set_lease(req.ignore_lease() ? prev->lease() : req.lease());
 
-  txn.scratch.clear();
-  kv->SerializeToString(&txn.scratch);
+  // Within the cache budget the serialized record is kept for the index to serve reads of
+  // the key's latest revision from memory.
+  std::shared_ptr<std::string> record;
+  std::string* serialized = &txn.scratch;
+  if (cached_bytes_ < options_.value_cache_bytes) {
+    record = std::make_shared<std::string>();
+    serialized = record.get();
+  }
+  serialized->clear();
+  kv->SerializeToString(serialized);
   char rev_key[kTombstoneKeySize];
   size_t n = EncodeRevisionKey(Revision{rev, sub}, false, rev_key);
-  rocksdb::Status s = txn.batch.Put(kv_, rocksdb::Slice(rev_key, n), txn.scratch);
+  rocksdb::Status s = txn.batch.Put(kv_, rocksdb::Slice(rev_key, n), *serialized);
   if (!s.ok()) return FromRocksStatus(s, "build write batch");
+  txn.pending.records.push_back(std::move(record));
   txn.pending.latest[req.key()] = static_cast<size_t>(sub);
 
   if (req.prev_kv() && prev) *resp.mutable_prev_kv() = std::move(*prev);
@@ -138,6 +156,7 @@ absl::StatusOr<etcdserverpb::DeleteRangeResponse> MvccStore::DeleteInTxn(
     size_t n = EncodeRevisionKey(Revision{rev, sub}, true, rev_key);
     rocksdb::Status s = txn.batch.Put(kv_, rocksdb::Slice(rev_key, n), txn.scratch);
     if (!s.ok()) return FromRocksStatus(s, "build write batch");
+    txn.pending.records.push_back(nullptr);
     txn.pending.latest[std::move(key)] = static_cast<size_t>(sub);
   }
   resp.set_deleted(static_cast<int64_t>(keys.size()));

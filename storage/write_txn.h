@@ -6,6 +6,7 @@
 #define QUORUM_STORAGE_WRITE_TXN_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,8 @@ namespace quorum::storage {
 struct PendingWrites {
   int64_t rev = 0;
   std::vector<mvccpb::Event> events;
+  // For each PUT event, its stored record when it is to be cached in memory (else nullptr).
+  std::vector<std::shared_ptr<const std::string>> records;
   // Key -> position in `events` of its latest change in this txn.
   absl::btree_map<std::string, size_t, std::less<>> latest;
 };

@@ -130,7 +130,7 @@ TEST(KeyIndexTest, VisitHonoursRangeEndRules) {
   for (const char* key : {"a", "ab", "b", "c"}) index.Put(key, {rev++, 0}, 0);
   auto visit = [&](KeyRange range) {
     std::vector<std::string> keys;
-    index.Visit(range, 100, [&](std::string_view key, const KeyAt&) {
+    index.Visit(range, 100, [&](std::string_view key, const KeyAt&, const KeyHistory&) {
       keys.emplace_back(key);
       return true;
     });
@@ -149,10 +149,10 @@ TEST(KeyIndexTest, RestoreFromRecordsRebuildsGenerations) {
   KeyIndex index;
   // Records as a compaction at 5 might leave them: the put at 4 (version 2 of a generation
   // created at 2), its tombstone at 6, a new generation from 8.
-  index.Restore("foo", {4, 0}, false, 2, 2, 0);
-  index.Restore("foo", {6, 0}, true, 0, 0, 0);
-  index.Restore("foo", {8, 0}, false, 8, 1, 9);
-  index.Restore("gone", {9, 0}, true, 0, 0, 0);  // a lone tombstone says nothing
+  index.Restore("foo", {4, 0}, false, 2, 2, 0, nullptr);
+  index.Restore("foo", {6, 0}, true, 0, 0, 0, nullptr);
+  index.Restore("foo", {8, 0}, false, 8, 1, 9, nullptr);
+  index.Restore("gone", {9, 0}, true, 0, 0, 0, nullptr);  // a lone tombstone says nothing
   EXPECT_EQ(index.size(), 1u);
   EXPECT_EQ(index.Get("foo", 5)->created, 2);
   EXPECT_EQ(index.Get("foo", 5)->version, 2);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -146,6 +147,16 @@ inline std::vector<std::string> Keys(const etcdserverpb::RangeResponse& resp) {
   return keys;
 }
 
+// Store options for tests. QUORUM_STORAGE_VALUE_CACHE_BYTES overrides the value cache budget,
+// so the whole suite also runs with every read going to RocksDB (ctest runs it both ways).
+inline MvccStore::Options StoreOptions() {
+  MvccStore::Options options;
+  if (const char* bytes = std::getenv("QUORUM_STORAGE_VALUE_CACHE_BYTES")) {
+    options.value_cache_bytes = std::strtoull(bytes, nullptr, 10);
+  }
+  return options;
+}
+
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override { OpenStore(); }
@@ -159,7 +170,7 @@ class StoreTest : public ::testing::Test {
     auto backend = Backend::Open(options);
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = std::move(*backend);
-    auto store = MvccStore::Open(backend_.get());
+    auto store = MvccStore::Open(backend_.get(), StoreOptions());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
   }
