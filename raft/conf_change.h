@@ -29,6 +29,11 @@
 //  Learners never vote and are not counted for commit, so adding, removing or
 //  promoting a learner changes the voter set by at most one member, and the
 //  argument above covers promotion (add one voter) and demotion (remove one).
+//  Two voters: removing or demoting one of two voters is refused. The change
+//  commits on both, but the survivor may not learn that before the leader
+//  goes; under the old configuration it then needs the departed member's vote,
+//  which that member withholds whenever its log is longer (§5.4.1), and it
+//  never campaigns itself: the cluster would stall. Add a third voter first.
 //  A leader removed or demoted by a change steps down once it applies it; the
 //  remaining voters elect a new leader after an election timeout (use
 //  TransferLeadership first to avoid that gap).
@@ -41,7 +46,8 @@
 namespace quorum::raft {
 
 // The membership after applying `cc` to `cs`. INVALID_ARGUMENT for a change
-// that cannot apply (node id 0, removing the last voter); the caller then
+// that cannot apply (node id 0, removing or demoting a voter when two or fewer
+// are left: see "Two voters" above); the caller then
 // keeps `cs` unchanged. Changes that are already in effect (adding an existing
 // voter, removing a non-member) return `cs` unchanged.
 absl::StatusOr<raftpb::ConfState> ApplyConfChangeToConfState(const raftpb::ConfState& cs,

@@ -21,15 +21,17 @@ absl::StatusOr<raftpb::ConfState> ApplyConfChangeToConfState(const raftpb::ConfS
       voters.insert(id);
       break;
     case raftpb::CONF_CHANGE_ADD_LEARNER:
-      if (voters.count(id) && voters.size() == 1) {
-        return absl::InvalidArgumentError("conf change: cannot demote the last voter");
+      if (voters.count(id) && voters.size() <= 2) {
+        return absl::InvalidArgumentError(
+            "conf change: cannot demote a voter of a cluster with two or fewer voters");
       }
       voters.erase(id);  // demotion
       learners.insert(id);
       break;
     case raftpb::CONF_CHANGE_REMOVE:
-      if (voters.count(id) && voters.size() == 1) {
-        return absl::InvalidArgumentError("conf change: cannot remove the last voter");
+      if (voters.count(id) && voters.size() <= 2) {
+        return absl::InvalidArgumentError(
+            "conf change: cannot remove a voter of a cluster with two or fewer voters");
       }
       voters.erase(id);
       learners.erase(id);
@@ -49,8 +51,10 @@ raftpb::ConfState Raft::ApplyConfChange(const raftpb::ConfChange& cc) {
   tracker_.SetConfState(*next, log_.LastIndex() + 1);
   if (role_ != Role::kLeader) return *next;
   if (!tracker_.IsVoter(id_)) {
-    // Removed or demoted: a leader must be a voter. Step down without
+    // Removed or demoted: a leader must be a voter. Tell the others the
+    // commit index first so they apply the change too, then step down without
     // changing the term; the remaining voters elect a successor.
+    BcastAppend();
     BecomeFollower(term_, 0);
     return *next;
   }

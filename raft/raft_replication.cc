@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "raft/conf_change.h"
 #include "raft/raft.h"
 
 namespace quorum::raft {
@@ -71,6 +72,13 @@ absl::Status Raft::LeaderPropose(const raftpb::Message& m) {
     // One membership change at a time (conf_change.h).
     if (conf_index != 0 || pending_conf_index_ > log_.applied()) {
       return absl::FailedPreconditionError("a membership change is already in progress");
+    }
+    raftpb::ConfChange cc;
+    if (!cc.ParseFromString(entries[i].data())) {
+      return absl::InvalidArgumentError("malformed membership change");
+    }
+    if (absl::Status s = ApplyConfChangeToConfState(tracker_.ConfState(), cc).status(); !s.ok()) {
+      return absl::FailedPreconditionError(s.message());
     }
     conf_index = log_.LastIndex() + 1 + i;
   }

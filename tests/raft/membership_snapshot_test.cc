@@ -30,6 +30,7 @@ TEST(ConfChangeTest, ConfStateTransitions) {
   EXPECT_EQ(r->voters_size(), 2);
   EXPECT_EQ(r->learners_size(), 0);
   EXPECT_FALSE(ApplyConfChangeToConfState(cs, Change(raftpb::CONF_CHANGE_REMOVE, 1)).ok());
+  EXPECT_FALSE(ApplyConfChangeToConfState(*r, Change(raftpb::CONF_CHANGE_REMOVE, 1)).ok());
   EXPECT_FALSE(ApplyConfChangeToConfState(cs, Change(raftpb::CONF_CHANGE_ADD_VOTER, 0)).ok());
 }
 
@@ -107,20 +108,29 @@ TEST(MembershipTest, SecondChangeRefusedUntilFirstIsApplied) {
 }
 
 TEST(MembershipTest, RemovedVoterNoLongerCountsAndRemovedLeaderStepsDown) {
-  Cluster c({1, 2, 3});
+  Cluster c({1, 2, 3, 4});
   c.Elect(1);
-  ASSERT_TRUE(c.node(1).ProposeConfChange(Change(raftpb::CONF_CHANGE_REMOVE, 3)).ok());
+  ASSERT_TRUE(c.node(1).ProposeConfChange(Change(raftpb::CONF_CHANGE_REMOVE, 4)).ok());
   c.Stabilize();
-  EXPECT_EQ(Voters(c.node(1).Status()), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(Voters(c.node(1).Status()), (std::vector<uint64_t>{1, 2, 3}));
   ASSERT_TRUE(c.node(1).ProposeConfChange(Change(raftpb::CONF_CHANGE_REMOVE, 1)).ok());
   c.Stabilize();
   EXPECT_EQ(c.raft(1).role(), Role::kFollower);
-  EXPECT_EQ(Voters(c.node(2).Status()), (std::vector<uint64_t>{2}));
-  for (int i = 0; i < 30 && c.raft(2).role() != Role::kLeader; ++i) {
+  EXPECT_EQ(Voters(c.node(2).Status()), (std::vector<uint64_t>{2, 3}));
+  for (int i = 0; i < 40 && c.raft(2).role() != Role::kLeader && c.raft(3).role() != Role::kLeader;
+       ++i) {
     c.TickAll();
     c.Stabilize();
   }
-  EXPECT_EQ(c.raft(2).role(), Role::kLeader);  // single remaining voter
+  EXPECT_TRUE(c.raft(2).role() == Role::kLeader || c.raft(3).role() == Role::kLeader);
+  EXPECT_NE(c.raft(1).role(), Role::kLeader);  // a non-member never campaigns
+}
+
+TEST(MembershipTest, ShrinkingTwoVotersToOneIsRefused) {
+  Cluster c({1, 2});
+  c.Elect(1);
+  absl::Status s = c.node(1).ProposeConfChange(Change(raftpb::CONF_CHANGE_REMOVE, 2));
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
 }
 
 TEST(MembershipTest, NewLeaderRefusesConfChangeUntilItsTermEntryApplies) {

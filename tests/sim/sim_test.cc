@@ -43,7 +43,7 @@ TEST(SimulationTest, SeededScenariosKeepSafetyAndLiveness) {
   }
   const auto start = std::chrono::steady_clock::now();
   uint64_t by_size[8] = {};
-  uint64_t crashes = 0, snapshots = 0, committed = 0;
+  uint64_t crashes = 0, snapshots = 0, committed = 0, conf_changes = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
     current_seed = seed;
     ScenarioResult r = Simulation(seed).Run();
@@ -55,15 +55,17 @@ TEST(SimulationTest, SeededScenariosKeepSafetyAndLiveness) {
     crashes += r.crashes;
     snapshots += r.snapshots_sent;
     committed += r.committed;
+    conf_changes += r.conf_changes;
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "sim: %llu scenarios (3:%llu 5:%llu 7:%llu) in %.1fs; %llu crashes, %llu snapshots "
-      "delivered, %llu entries committed\n",
+      "delivered, %llu entries and %llu membership changes committed\n",
       (unsigned long long)count, (unsigned long long)by_size[3], (unsigned long long)by_size[5],
       (unsigned long long)by_size[7], secs, (unsigned long long)crashes,
-      (unsigned long long)snapshots, (unsigned long long)committed);
+      (unsigned long long)snapshots, (unsigned long long)committed,
+      (unsigned long long)conf_changes);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "raft/raft.h"
 
 namespace quorum::sim {
@@ -75,6 +76,10 @@ Simulation::Simulation(uint64_t seed) : seed_(seed), rng_(seed) {
   pre_vote_ = rng_.Chance(500000);
   check_quorum_ = rng_.Chance(500000);
   leader_crash_ppm_ = rng_.Uniform(150000);
+  // A member removed while cut off never learns it and, without PreVote and
+  // CheckQuorum, keeps forcing elections (thesis §4.2.3); membership churn is
+  // exercised in the configuration that guards against that.
+  conf_change_ppm_ = (pre_vote_ && check_quorum_) ? rng_.Uniform(150000) : 0;
   proposals_per_tick_ = 1 + rng_.Uniform(4);
   raftpb::Snapshot boot;
   boot.mutable_metadata()->set_index(1);
@@ -221,6 +226,7 @@ void Simulation::ProcessReady(uint64_t id) {
       raftpb::ConfChange cc;
       cc.ParseFromString(e.data());
       m.node->ApplyConfChange(cc);
+      conf_change_indexes_.insert(e.index());
     } else if (!liveness_marker_.empty() && e.data() == liveness_marker_) {
       m.saw_marker = true;
     }
@@ -314,10 +320,35 @@ void Simulation::ClientActivity() {
       }
     }
   }
+  if (rng_.Chance(conf_change_ppm_)) ProposeMembershipChange();
   if (rng_.Chance(transfer_ppm_)) {
     m.node->TransferLeadership(ids_[rng_.Uniform(ids_.size())]);
   }
   Observe(id);
+}
+
+// Single-server changes at random: a voter is removed or demoted, a learner
+// promoted, a non-member added back as a learner.
+void Simulation::ProposeMembershipChange() {
+  const uint64_t leader = Leader();
+  if (leader == 0) return;
+  raft::RawNode& node = *members_.at(leader)->node;
+  const raftpb::ConfState cs = node.Status().conf_state;
+  const uint64_t id = ids_[rng_.Uniform(ids_.size())];
+  const auto has = [](const auto& list, uint64_t v) {
+    return std::find(list.begin(), list.end(), v) != list.end();
+  };
+  raftpb::ConfChange cc;
+  cc.set_node_id(id);
+  if (has(cs.voters(), id)) {
+    cc.set_type(rng_.Uniform(2) ? raftpb::CONF_CHANGE_REMOVE : raftpb::CONF_CHANGE_ADD_LEARNER);
+  } else if (has(cs.learners(), id)) {
+    cc.set_type(raftpb::CONF_CHANGE_ADD_VOTER);
+  } else {
+    cc.set_type(raftpb::CONF_CHANGE_ADD_LEARNER);
+  }
+  (void)node.ProposeConfChange(cc);
+  Observe(leader);
 }
 
 void Simulation::Tick() {
@@ -360,12 +391,18 @@ ScenarioResult Simulation::Run() {
       }
     }
     Tick();
-    live = std::all_of(ids_.begin(), ids_.end(),
-                       [&](uint64_t id) { return members_.at(id)->saw_marker; });
+    // Every member of the current configuration must have applied it.
+    if (uint64_t leader = Leader()) {
+      const raftpb::ConfState cs = members_.at(leader)->node->Status().conf_state;
+      live = members_.at(leader)->saw_marker;
+      for (uint64_t id : cs.voters()) live = live && members_.at(id)->saw_marker;
+      for (uint64_t id : cs.learners()) live = live && members_.at(id)->saw_marker;
+    }
     if (live) break;
   }
   result_.ticks = tick;
   result_.committed = checker_.max_applied();
+  result_.conf_changes = conf_change_indexes_.size();
   if (!checker_.ok()) {
     result_.ok = false;
     result_.failure = checker_.violation();
@@ -377,7 +414,9 @@ ScenarioResult Simulation::Run() {
     for (uint64_t id : ids_) {
       raft::NodeStatus st = members_.at(id)->node->Status();
       absl::StrAppend(&state, " [", id, " ", raft::RoleName(st.role), " term ", st.term, " lead ",
-                      st.lead, " commit ", st.commit, " applied ", st.applied, "]");
+                      st.lead, " commit ", st.commit, " applied ", st.applied, " voters ",
+                      absl::StrJoin(st.conf_state.voters(), ","), " learners ",
+                      absl::StrJoin(st.conf_state.learners(), ","), "]");
     }
     result_.failure =
         absl::StrCat("liveness: no commit within ", kLivenessTicks, " ticks after healing;", state);

@@ -1,15 +1,16 @@
 // Simulation: one seeded, deterministic scenario of a quorum Raft cluster (3, 5
 // or 7 members) under message loss, delay, reordering, duplication, symmetric
 // and asymmetric partitions, crash/restart (losing everything not persisted),
-// log compaction, leadership transfers and reads. After every step the
-// InvariantChecker verifies safety; after healing, liveness is required.
-// sim_test.cc runs many seeds; the same seed always replays the same run.
+// single-server membership changes, log compaction, leadership transfers and reads. After every
+// step the InvariantChecker verifies safety; after healing, liveness is required. sim_test.cc runs
+// many seeds; the same seed always replays the same run.
 #ifndef QUORUM_TESTS_SIM_SIMULATION_H_
 #define QUORUM_TESTS_SIM_SIMULATION_H_
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct ScenarioResult {
   uint64_t committed = 0;
   uint64_t crashes = 0;
   uint64_t snapshots_sent = 0;
+  uint64_t conf_changes = 0;  // membership changes committed
 };
 
 class Simulation {
@@ -66,6 +68,7 @@ class Simulation {
   void Observe(uint64_t id);
   void MaybeInjectFaults();
   void ClientActivity();
+  void ProposeMembershipChange();
   void Heal();
   uint64_t Leader() const;
   bool Alive(uint64_t id) const;
@@ -94,6 +97,8 @@ class Simulation {
   bool check_quorum_ = true;
   uint64_t leader_crash_ppm_ = 0;
   uint64_t proposals_per_tick_ = 1;
+  uint64_t conf_change_ppm_ = 0;
+  std::set<uint64_t> conf_change_indexes_;
 
   ScenarioResult result_;
   std::string liveness_marker_;
