@@ -22,7 +22,9 @@ bool CompareKv(const Compare& c, const mvccpb::KeyValue& kv) {
   int result = 0;
   switch (c.target()) {
     case Compare::VALUE: {
-      std::string_view want = c.target_union_case() == Compare::kValue ? c.value() : "";
+      // Both arms must be views: mixing a string with "" would make a temporary.
+      std::string_view want = c.target_union_case() == Compare::kValue ? std::string_view(c.value())
+                                                                       : std::string_view();
       int cmp = std::string_view(kv.value()).compare(want);
       result = cmp < 0 ? -1 : (cmp > 0 ? 1 : 0);
       break;

@@ -1,7 +1,10 @@
 // Backend: opening creates the families, refuses clearly what it cannot open, and reports size.
 #include "storage/backend.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -62,6 +65,38 @@ TEST(BackendTest, SecondOpenOfTheSameDatabaseIsRefusedAsLocked) {
       << second.status();
 }
 
+TEST(BackendTest, DatabaseLockedByAnotherProcessIsRefused) {
+  TempDir dir;
+  { ASSERT_TRUE(Backend::Open(OptionsAt(dir.path() + "/db")).ok()); }
+  // A child process takes the same POSIX lock RocksDB takes on db/LOCK and holds it.
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int fd = ::open((dir.path() + "/db/LOCK").c_str(), O_RDWR);
+    struct flock lock = {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    char ok = (fd >= 0 && ::fcntl(fd, F_SETLK, &lock) == 0) ? 1 : 0;
+    (void)!::write(ready[1], &ok, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char ok = 0;
+  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  auto backend = Backend::Open(OptionsAt(dir.path() + "/db"));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  ASSERT_EQ(ok, 1);
+  ASSERT_FALSE(backend.ok());
+  EXPECT_EQ(backend.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(backend.status().message().find("in use by another process"), std::string::npos)
+      << backend.status();
+}
+
 TEST(BackendTest, PathThatCannotBeADirectoryIsRefused) {
   TempDir dir;
   std::ofstream(dir.path() + "/file") << "x";
@@ -81,6 +116,15 @@ TEST(BackendTest, UnwritableDirectoryIsRefused) {
   auto backend = Backend::Open(OptionsAt(dir.path() + "/ro"));
   ASSERT_FALSE(backend.ok());
   EXPECT_EQ(backend.status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST(BackendTest, DirectoryThatCannotBeCreatedIsRefusedEvenForRoot) {
+  // sysfs refuses mkdir to everyone, root included.
+  if (!std::filesystem::is_directory("/sys/kernel")) GTEST_SKIP() << "no sysfs";
+  auto backend = Backend::Open(OptionsAt("/sys/quorum-storage-test/db"));
+  ASSERT_FALSE(backend.ok());
+  EXPECT_EQ(backend.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(backend.status().message().find("/sys/quorum-storage-test/db"), std::string::npos);
 }
 
 TEST(BackendTest, SizeGrowsWithData) {
