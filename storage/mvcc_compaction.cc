@@ -40,7 +40,7 @@ absl::StatusOr<etcdserverpb::CompactionResponse> MvccStore::Compact(
   rocksdb::Status s = batch.Put(meta_, kMetaCompactScheduled, EncodeInt64(rev));
   if (s.ok()) s = batch.Put(meta_, kMetaApplied, EncodeApplied(meta.index, meta.term, current));
   if (!s.ok()) return FromRocksStatus(s, "build write batch");
-  if (absl::Status status = backend_->Write(&batch); !status.ok()) return status;
+  if (absl::Status status = Persist(&batch); !status.ok()) return status;
   {
     absl::MutexLock lock(&index_mu_);
     compact_rev_ = rev;
@@ -102,7 +102,7 @@ absl::Status MvccStore::CompactTo(int64_t rev) {
   it.reset();
   rocksdb::Status s = batch.Put(meta_, kMetaCompactFinished, EncodeInt64(rev));
   if (!s.ok()) return FromRocksStatus(s, "build compaction batch");
-  return backend_->Write(&batch);
+  return Persist(&batch);
 }
 
 absl::StatusOr<HashResult> MvccStore::HashKV(int64_t revision) const {
@@ -131,7 +131,8 @@ absl::StatusOr<HashResult> MvccStore::HashKV(int64_t revision) const {
   // etcd hashes its bucket name first.
   uint32_t crc = Crc32cExtend(0, "key");
   absl::Status status;
-  {
+  // A negative revision hashes no record (etcd compares revisions signed).
+  if (revision >= 0) {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read_options, kv_));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string_view key(it->key().data(), it->key().size());

@@ -238,7 +238,7 @@ absl::Status MvccStore::Commit(WriteTxn& txn, const ApplyMeta& meta) {
   const int64_t rev = wrote ? txn.begin_rev + 1 : txn.begin_rev;
   rocksdb::Status s = txn.batch.Put(meta_, kMetaApplied, EncodeApplied(meta.index, meta.term, rev));
   if (!s.ok()) return FromRocksStatus(s, "build write batch");
-  if (absl::Status status = backend_->Write(&txn.batch); !status.ok()) return status;
+  if (absl::Status status = Persist(&txn.batch); !status.ok()) return status;
 
   {
     absl::MutexLock lock(&index_mu_);
@@ -258,6 +258,10 @@ absl::Status MvccStore::Commit(WriteTxn& txn, const ApplyMeta& meta) {
   }
   if (wrote && sink_) sink_(rev, txn.pending.events);
   return absl::OkStatus();
+}
+
+absl::Status MvccStore::Persist(rocksdb::WriteBatch* batch) {
+  return backend_->Write(batch, backend_->sync_writes() && options_.sync_writes);
 }
 
 absl::Status MvccStore::MarkApplied(const ApplyMeta& meta) {

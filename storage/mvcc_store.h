@@ -75,6 +75,11 @@ class MvccStore {
     // Memory for the latest record of each live key, so reads at the current revision do not
     // touch RocksDB. Beyond it, newly written keys are read from RocksDB.
     size_t value_cache_bytes = size_t{1} << 30;
+    // When false, the store's batches are not fsynced even if the Backend syncs by default.
+    // Safe only when every applied entry is also in a durable log that is replayed from
+    // Applied() after a crash (the Raft log in the same Backend: its synced appends also make
+    // the store's earlier writes durable, as both share one RocksDB WAL).
+    bool sync_writes = true;
   };
 
   // Opens the store on `backend` (which must outlive it), rebuilding the key index from the kv
@@ -198,6 +203,9 @@ class MvccStore {
 
   // Compaction (mvcc_compaction.cc): index and record removal at `rev`.
   absl::Status CompactTo(int64_t rev) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  // Writes a batch with the durability the options ask for.
+  absl::Status Persist(rocksdb::WriteBatch* batch);
 
   const Options options_;
   Backend* const backend_;

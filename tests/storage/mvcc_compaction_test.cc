@@ -213,6 +213,14 @@ TEST_F(HashTest, HashKVEqualsEtcdsForTheSameHistory) {
   EXPECT_EQ(store_->HashKV(6)->hash, 4290631835u);
 }
 
+TEST_F(HashTest, NegativeRevisionHashesNoRecord) {
+  History();
+  auto hash = store_->HashKV(-3);
+  ASSERT_TRUE(hash.ok());
+  EXPECT_EQ(hash->hash, Crc32cExtend(0, "key"));
+  EXPECT_EQ(hash->revision, 6);
+}
+
 TEST_F(HashTest, HashDependsOnRevisionAndContent) {
   History();
   auto at6 = store_->HashKV(6);
