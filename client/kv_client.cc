@@ -17,6 +17,10 @@ KvClient::KvClient(const std::string& endpoint, std::chrono::milliseconds timeou
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(INT32_MAX);
   args.SetMaxSendMessageSize(INT32_MAX);
+  // gRPC's default reconnect backoff grows to minutes; a member that restarts should be
+  // reachable again within about a second.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
   kv_ = etcdserverpb::KV::NewStub(channel_);
   maintenance_ = etcdserverpb::Maintenance::NewStub(channel_);

@@ -1,5 +1,6 @@
 // etcdserverpb.KV over a Member: checks each request as etcd does, reads locally, and proposes
 // writes, finishing the call from the apply thread once the write is durable and applied.
+#include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/reactors.h"
 #include "server/request_checks.h"
 #include "server/service_factories.h"
@@ -52,6 +53,12 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                 TxnResponse* response) override {
     if (auto s = CheckTxnRequest(*request, member_->config().max_txn_ops); !s.ok()) {
       return FinishUnary(context, s);
+    }
+    if (storage::MvccStore::IsReadOnlyTxn(*request)) {
+      auto result = member_->ReadTxn(*request);
+      if (!result.ok()) return FinishUnary(context, result.status());
+      response->Swap(&*result);
+      return FinishUnary(context, absl::OkStatus());
     }
     internalpb::InternalRequest internal;
     *internal.mutable_txn() = *request;

@@ -1,6 +1,7 @@
 // etcdserverpb.Maintenance and etcdserverpb.Cluster over a Member: status, alarms, hashes,
 // defragmentation and the member list.
 #include "server/identity.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/reactors.h"
 #include "server/service_factories.h"
 
@@ -8,6 +9,7 @@ namespace quorum::server {
 namespace {
 
 using namespace etcdserverpb;  // the service's many message types
+using server::Member;
 
 class MaintenanceService final : public Maintenance::CallbackService {
  public:
@@ -76,7 +78,7 @@ class MaintenanceService final : public Maintenance::CallbackService {
 
 class ClusterService final : public Cluster::CallbackService {
  public:
-  explicit ClusterService(Member* member) : member_(member) {}
+  explicit ClusterService(server::Member* member) : member_(member) {}
 
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* context,
                                        const MemberListRequest*,
@@ -85,7 +87,7 @@ class ClusterService final : public Cluster::CallbackService {
     *response->mutable_header() = member_->CurrentHeader();
     for (const auto& m : config.initial_cluster) {
       std::vector<std::string> urls;
-      Member* out = response->add_members();
+      etcdserverpb::Member* out = response->add_members();
       for (const auto& u : m.peer_urls) {
         urls.push_back(u.original);
         out->add_peerurls(u.original);
@@ -105,7 +107,6 @@ class ClusterService final : public Cluster::CallbackService {
   QUORUM_REFUSED_UNARY(MemberPromote, MemberPromoteRequest, MemberPromoteResponse)
 
  private:
-  using Member = etcdserverpb::Member;
   server::Member* member_;
 };
 

@@ -50,6 +50,10 @@ class Member {
   // Reads the local MVCC store. Every write acknowledged before the call is visible.
   absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
 
+  // Answers a txn whose operations are all reads (MvccStore::IsReadOnlyTxn) from the local
+  // store without a log entry, as etcd does.
+  absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(const etcdserverpb::TxnRequest& request);
+
   // Sets cluster_id, member_id and raft_term; the revision comes from the store's answer.
   void FillHeader(etcdserverpb::ResponseHeader* header) const;
   // A header for answers that carry no store result (the current revision).

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
 
 #include "server/member.h"
 

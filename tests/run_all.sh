@@ -13,7 +13,7 @@ cd "$root"
 echo "== sanitizer build (unit + sim) =="
 ./deploy/build.sh --sanitize
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  QUORUM_SIM_SCENARIOS=${QUORUM_SIM_SCENARIOS_ASAN:-2000} \
+  QUORUM_SIM_SCENARIOS=${QUORUM_SIM_SCENARIOS_ASAN:-1000} \
   ctest -L 'unit|sim' --output-on-failure -j 2)
 
 echo "== release build (all tests) =="

@@ -19,7 +19,8 @@ import time
 # Each step: (etcdctl arguments, stdin text or None). Written as a user would type them.
 TXN_SUCCESS_PATH = 'mod("k1") > "0"\nval("k2") = "v2"\n\nput k3 "from txn"\nget k1\ndel k2\n\nput never x\n\n'
 TXN_FAILURE_PATH = 'version("k1") = "99"\ncreate("missing") = "0"\n\nput never x\n\nput k4 failure-branch\nget --prefix k\n\n'
-TXN_LEASE_AND_RANGE = 'lease("k1") = "0"\n\nget k --from-key --limit=2\nput k5 v5\n\n\n'
+# etcdctl 3.4 cannot parse a lease compare (it panics client-side); grpc_diff_test covers it.
+TXN_RANGES = 'c("k1") > "1"\nver("k2") < "5"\n\nget k --from-key --limit=2\nput k5 v5\n\n\n'
 TXN_DUPLICATE = '\nput dup a\nput dup b\n\n\n'
 
 SESSION = [
@@ -58,7 +59,7 @@ SESSION = [
     (["get", "a/", "--prefix", "-w", "fields"], None),
     (["txn", "-w", "json"], TXN_SUCCESS_PATH),
     (["txn"], TXN_FAILURE_PATH),
-    (["txn", "-w", "json"], TXN_LEASE_AND_RANGE),
+    (["txn", "-w", "json"], TXN_RANGES),
     (["txn"], TXN_DUPLICATE),
     (["get", "", "--from-key", "-w", "json"], None),
     (["del", "a/", "--prefix", "--prev-kv"], None),
