@@ -1,12 +1,14 @@
 // MVCC store benchmarks: Put of 256-byte values, Range of one key and of a 100-key prefix, and
-// a compare-and-put Txn. Writes run with sync_writes off and on (the "sync" argument); reads do
-// not depend on it. Run by hand: build-dir/tests/storage/storage_mvcc_bench.
+// a compare-and-put Txn. Writes run with sync_writes off and on (the "sync" argument); reads run
+// with the in-memory value cache on and off (the "cache" argument). Run by hand:
+// <build-dir>/storage_mvcc_bench.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 
@@ -23,14 +25,16 @@ const std::string kValue(256, 'v');
 // A store in a fresh temporary directory, removed afterwards.
 class BenchStore {
  public:
-  explicit BenchStore(bool sync) {
+  explicit BenchStore(bool sync, bool cache_values = true) {
     std::string pattern = std::filesystem::temp_directory_path() / "quorum-bench-XXXXXX";
     dir_ = mkdtemp(pattern.data());
     Backend::Options options;
     options.path = dir_ + "/db";
     options.sync_writes = sync;
     backend_ = std::move(Backend::Open(options).value());
-    store_ = std::move(MvccStore::Open(backend_.get()).value());
+    MvccStore::Options store_options;
+    if (!cache_values) store_options.value_cache_bytes = 0;
+    store_ = std::move(MvccStore::Open(backend_.get(), store_options).value());
   }
   ~BenchStore() {
     store_.reset();
@@ -98,23 +102,26 @@ void BM_TxnComparePut(benchmark::State& state) {
 }
 BENCHMARK(BM_TxnComparePut)->ArgName("sync")->Arg(0)->Arg(1)->UseRealTime();
 
-// One store with kKeys keys for all read benchmarks: 100 prefixes of 100 keys each.
-BenchStore& ReadStore() {
-  static BenchStore* store = [] {
-    auto* s = new BenchStore(false);
+// Stores with kKeys keys for the read benchmarks (100 prefixes of 100 keys each), one with the
+// latest values cached in memory and one reading everything from RocksDB.
+BenchStore& ReadStore(bool cache_values) {
+  static BenchStore* stores[2] = {nullptr, nullptr};
+  static std::once_flag once[2];
+  std::call_once(once[cache_values], [&] {
+    auto* s = new BenchStore(false, cache_values);
     etcdserverpb::PutRequest req;
     req.set_value(kValue);
     for (int i = 0; i < kKeys; ++i) {
       req.set_key(Key(i));
       (void)s->store().Put(req, s->Next());
     }
-    return s;
-  }();
-  return *store;
+    stores[cache_values] = s;
+  });
+  return *stores[cache_values];
 }
 
 void BM_RangeSingleKey(benchmark::State& state) {
-  MvccStore& store = ReadStore().store();
+  MvccStore& store = ReadStore(state.range(0) != 0).store();
   std::mt19937 rng(state.thread_index());
   etcdserverpb::RangeRequest req;
   for (auto _ : state) {
@@ -125,10 +132,10 @@ void BM_RangeSingleKey(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_RangeSingleKey)->ThreadRange(1, 2)->UseRealTime();
+BENCHMARK(BM_RangeSingleKey)->ArgName("cache")->Arg(1)->Arg(0)->ThreadRange(1, 2)->UseRealTime();
 
 void BM_RangePrefix100(benchmark::State& state) {
-  MvccStore& store = ReadStore().store();
+  MvccStore& store = ReadStore(state.range(0) != 0).store();
   std::mt19937 rng(state.thread_index());
   etcdserverpb::RangeRequest req;
   for (auto _ : state) {
@@ -145,7 +152,7 @@ void BM_RangePrefix100(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_RangePrefix100)->ThreadRange(1, 2)->UseRealTime();
+BENCHMARK(BM_RangePrefix100)->ArgName("cache")->Arg(1)->Arg(0)->ThreadRange(1, 2)->UseRealTime();
 
 }  // namespace
 }  // namespace quorum::storage
