@@ -270,6 +270,14 @@ absl::Status MvccStore::MarkApplied(const ApplyMeta& meta) {
   return Commit(txn, meta);
 }
 
+absl::Status MvccStore::MarkApplied(const ApplyMeta& meta,
+                                    const std::function<void(rocksdb::WriteBatch*)>& extra) {
+  absl::MutexLock write_lock(&write_mu_);
+  WriteTxn txn(CurrentRevision());
+  if (extra) extra(&txn.batch);
+  return Commit(txn, meta);
+}
+
 std::vector<LeasedKey> MvccStore::LeasedKeys() const {
   std::vector<LeasedKey> out;
   absl::ReaderMutexLock lock(&index_mu_);

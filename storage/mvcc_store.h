@@ -129,6 +129,11 @@ class MvccStore {
 
   // Records that the entry at `meta` was applied without changing any key.
   absl::Status MarkApplied(const ApplyMeta& meta);
+  // The same, with the records `extra` adds to the batch (membership records, the Raft conf
+  // state) written atomically with the applied position, so a restart sees both or neither.
+  // `extra` runs under the store's writer lock: it must not call the store's write methods.
+  absl::Status MarkApplied(const ApplyMeta& meta,
+                           const std::function<void(rocksdb::WriteBatch*)>& extra);
 
   // etcd HashKV: crc32c over the kv records up to `revision` (0: current) that a compaction at
   // or below it keeps; equal histories give equal hashes (and etcd's own hash).
