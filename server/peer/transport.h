@@ -80,6 +80,19 @@ class PeerTransport {
 
   // Stops senders and the server; no callback runs after it returns.
   virtual void Stop() = 0;
+
+  // Totals since Start, over all peers (metrics; tests check batching with them).
+  struct Stats {
+    uint64_t messages_sent = 0;
+    uint64_t frames_sent = 0;       // MessageBatch frames written; messages_sent / frames_sent is
+                                    // the batching factor
+    uint64_t messages_dropped = 0;  // queue full, connection down, or failed write
+    uint64_t messages_received = 0;
+    uint64_t frames_received = 0;
+    uint64_t snapshots_sent = 0;      // acknowledged by the peer
+    uint64_t snapshots_received = 0;  // staged and delivered
+  };
+  virtual Stats GetStats() const = 0;
 };
 
 // Reads a staged snapshot file written by the transport, one chunk at a time.
