@@ -123,6 +123,8 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
       "Time (in milliseconds) for an election to timeout.");
   add("snapshot-count", config.snapshot_count,
       "Number of committed transactions to trigger a snapshot to disk.");
+  add("experimental-snapshot-catchup-entries", config.snapshot_catchup_entries,
+      "Entries kept in the log after a snapshot for slow followers to catch up from.");
   add("max-request-bytes", config.max_request_bytes,
       "Maximum client request size in bytes the server will accept.");
   add("max-txn-ops", config.max_txn_ops,

@@ -44,6 +44,9 @@ struct Config {
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;
   uint64_t snapshot_count = 100000;
+  // Entries kept in the log after a snapshot so a slightly slow follower catches up from the
+  // log instead of a snapshot (etcd keeps 5000).
+  uint64_t snapshot_catchup_entries = 5000;
   uint64_t max_request_bytes = 1536 * 1024;
   uint64_t max_txn_ops = 128;
   int64_t quota_backend_bytes = 0;  // 0: the default quota

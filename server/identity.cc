@@ -32,11 +32,8 @@ uint64_t ComputeMemberId(std::vector<std::string> peer_urls, const std::string& 
   return Hash64(material);
 }
 
-uint64_t ComputeClusterId(std::vector<uint64_t> member_ids) {
-  std::sort(member_ids.begin(), member_ids.end());
-  std::string material;
-  for (uint64_t id : member_ids) material += absl::StrCat(id, ",");
-  return Hash64(material);
+uint64_t ComputeClusterId(const std::string& cluster_token) {
+  return Hash64("cluster:" + cluster_token);
 }
 
 std::string IdToHex(uint64_t id) { return absl::StrCat(absl::Hex(id)); }

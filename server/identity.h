@@ -1,6 +1,7 @@
-// Member and cluster ids, derived as etcd derives them: a member's id from its peer URLs and the
-// cluster token, the cluster's id from its members' ids. Equal inputs give equal ids on every
-// member, so a cluster bootstrapped from one --initial-cluster agrees on them without talking.
+// Member and cluster ids. A member's id comes from its peer URLs and the cluster token (as
+// etcd's); the cluster's id from the cluster token alone, so that a member joining later
+// (--initial-cluster-state existing) knows both ids from its own flags, before it has talked to
+// anyone. Equal inputs give equal ids on every member.
 #ifndef QUORUM_SERVER_IDENTITY_H_
 #define QUORUM_SERVER_IDENTITY_H_
 
@@ -11,7 +12,7 @@
 namespace quorum::server {
 
 uint64_t ComputeMemberId(std::vector<std::string> peer_urls, const std::string& cluster_token);
-uint64_t ComputeClusterId(std::vector<uint64_t> member_ids);
+uint64_t ComputeClusterId(const std::string& cluster_token);
 
 // etcd prints ids as lowercase hex without leading zeros.
 std::string IdToHex(uint64_t id);

@@ -8,6 +8,15 @@
 namespace quorum::server {
 namespace {
 
+bool AllRangesSerializable(const etcdserverpb::TxnRequest& txn) {
+  for (const auto* ops : {&txn.success(), &txn.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.has_request_range() && !op.request_range().serializable()) return false;
+    }
+  }
+  return true;
+}
+
 using etcdserverpb::CompactionRequest;
 using etcdserverpb::CompactionResponse;
 using etcdserverpb::DeleteRangeRequest;
@@ -26,10 +35,23 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context,
                                   const RangeRequest* request, RangeResponse* response) override {
     if (auto s = CheckRangeRequest(*request); !s.ok()) return FinishUnary(context, s);
-    auto result = member_->Range(*request);
-    if (!result.ok()) return FinishUnary(context, result.status());
-    response->Swap(&*result);
-    return FinishUnary(context, absl::OkStatus());
+    if (request->serializable()) {
+      auto result = member_->LocalRange(*request);
+      if (!result.ok()) return FinishUnary(context, result.status());
+      response->Swap(&*result);
+      return FinishUnary(context, absl::OkStatus());
+    }
+    // Linearizable: read once everything committed before now is applied here.
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    member_->ReadBarrier(RequestDeadline(context, *member_),
+                         [this, reactor, request, response](absl::Status ready) {
+                           if (!ready.ok()) return reactor->Finish(ToGrpcStatus(ready));
+                           auto result = member_->LocalRange(*request);
+                           if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
+                           response->Swap(&*result);
+                           reactor->Finish(grpc::Status::OK);
+                         });
+    return reactor;
   }
 
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* context, const PutRequest* request,
@@ -55,10 +77,26 @@ class KvService final : public etcdserverpb::KV::CallbackService {
       return FinishUnary(context, s);
     }
     if (storage::MvccStore::IsReadOnlyTxn(*request)) {
-      auto result = member_->ReadTxn(*request);
-      if (!result.ok()) return FinishUnary(context, result.status());
-      response->Swap(&*result);
-      return FinishUnary(context, absl::OkStatus());
+      // etcd serves a read-only txn without a log entry; linearizable unless every range in it
+      // is serializable.
+      if (AllRangesSerializable(*request)) {
+        auto result = member_->LocalReadTxn(*request);
+        if (!result.ok()) return FinishUnary(context, result.status());
+        response->Swap(&*result);
+        return FinishUnary(context, absl::OkStatus());
+      }
+      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+      member_->ReadBarrier(RequestDeadline(context, *member_),
+                           [this, reactor, request, response](absl::Status ready) {
+                             if (!ready.ok()) return reactor->Finish(ToGrpcStatus(ready));
+                             auto result = member_->LocalReadTxn(*request);
+                             if (!result.ok()) {
+                               return reactor->Finish(ToGrpcStatus(result.status()));
+                             }
+                             response->Swap(&*result);
+                             reactor->Finish(grpc::Status::OK);
+                           });
+      return reactor;
     }
     internalpb::InternalRequest internal;
     *internal.mutable_txn() = *request;
@@ -79,7 +117,8 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                              internalpb::InternalRequest internal,
                                              Response* response) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    member_->Propose(std::move(internal), [this, reactor, response](ApplyResult result) {
+    member_->Propose(std::move(internal), RequestDeadline(context, *member_),
+                     [this, reactor, response](ApplyResult result) {
       if (result.status.ok()) {
         response->Swap(static_cast<Response*>(result.response.get()));
         member_->FillHeader(response->mutable_header());

@@ -1,5 +1,11 @@
 // etcdserverpb.Maintenance and etcdserverpb.Cluster over a Member: status, alarms, hashes,
 // defragmentation and the member list.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "server/config.h"
 #include "server/identity.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/reactors.h"
@@ -10,6 +16,55 @@ namespace {
 
 using namespace etcdserverpb;  // the service's many message types
 using server::Member;
+
+// Streams a backup (see db_snapshot.h) in blobs, as etcd's Maintenance.Snapshot does. The file
+// is written on a thread of its own so that no gRPC thread waits for it.
+class SnapshotStream final : public grpc::ServerWriteReactor<SnapshotResponse> {
+ public:
+  explicit SnapshotStream(server::Member* member) : member_(member) {
+    std::thread([this] { Prepare(); }).detach();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream broken"));
+    WriteNext();
+  }
+
+  // The callback API's ownership rule: the reactor deletes itself when gRPC is done with it.
+  void OnDone() override {
+    if (!path_.empty()) std::filesystem::remove(path_);
+    delete this;
+  }
+
+ private:
+  void Prepare() {
+    auto path = member_->WriteBackup();
+    if (!path.ok()) return Finish(ToGrpcStatus(path.status()));
+    path_ = *path;
+    in_.open(path_, std::ios::binary | std::ios::ate);
+    remaining_ = static_cast<uint64_t>(in_.tellg());
+    in_.seekg(0);
+    WriteNext();
+  }
+
+  void WriteNext() {
+    if (remaining_ == 0) return Finish(grpc::Status::OK);
+    std::string blob(std::min<uint64_t>(remaining_, kBlobBytes), '\0');
+    in_.read(blob.data(), static_cast<std::streamsize>(blob.size()));
+    if (!in_) return Finish(grpc::Status(grpc::StatusCode::INTERNAL, "reading snapshot file"));
+    remaining_ -= blob.size();
+    response_.set_remaining_bytes(remaining_);
+    response_.set_blob(std::move(blob));
+    StartWrite(&response_);
+  }
+
+  static constexpr uint64_t kBlobBytes = 32 * 1024;
+  server::Member* member_;
+  std::string path_;
+  std::ifstream in_;
+  uint64_t remaining_ = 0;
+  SnapshotResponse response_;
+};
 
 class MaintenanceService final : public Maintenance::CallbackService {
  public:
@@ -31,7 +86,8 @@ class MaintenanceService final : public Maintenance::CallbackService {
     internalpb::InternalRequest internal;
     *internal.mutable_alarm() = *request;
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    member_->Propose(std::move(internal), [this, reactor, response](ApplyResult result) {
+    member_->Propose(std::move(internal), RequestDeadline(context, *member_),
+                     [this, reactor, response](ApplyResult result) {
       if (result.status.ok()) {
         response->Swap(static_cast<AlarmResponse*>(result.response.get()));
         *response->mutable_header() = member_->CurrentHeader();
@@ -65,11 +121,21 @@ class MaintenanceService final : public Maintenance::CallbackService {
   }
 
   QUORUM_REFUSED_UNARY(Hash, HashRequest, HashResponse)
-  QUORUM_REFUSED_UNARY(MoveLeader, MoveLeaderRequest, MoveLeaderResponse)
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* context,
+                                       const MoveLeaderRequest* request,
+                                       MoveLeaderResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    member_->MoveLeader(request->targetid(), RequestDeadline(context, *member_),
+                        [this, reactor, response](absl::Status s) {
+                          if (s.ok()) *response->mutable_header() = member_->CurrentHeader();
+                          reactor->Finish(ToGrpcStatus(s));
+                        });
+    return reactor;
+  }
 
   grpc::ServerWriteReactor<SnapshotResponse>* Snapshot(grpc::CallbackServerContext*,
                                                        const SnapshotRequest*) override {
-    return new RefusedWriteStream<SnapshotResponse>("Snapshot");
+    return new SnapshotStream(member_);
   }
 
  private:
@@ -83,30 +149,91 @@ class ClusterService final : public Cluster::CallbackService {
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* context,
                                        const MemberListRequest*,
                                        MemberListResponse* response) override {
-    const Config& config = member_->config();
     *response->mutable_header() = member_->CurrentHeader();
-    for (const auto& m : config.initial_cluster) {
-      std::vector<std::string> urls;
-      etcdserverpb::Member* out = response->add_members();
-      for (const auto& u : m.peer_urls) {
-        urls.push_back(u.original);
-        out->add_peerurls(u.original);
-      }
-      out->set_id(ComputeMemberId(urls, config.initial_cluster_token));
-      out->set_name(m.name);
-      if (m.name == config.name) {
-        for (const auto& u : config.advertise_client_urls) out->add_clienturls(u.original);
-      }
-    }
+    for (const auto& m : member_->Members()) *response->add_members() = m;
     return FinishUnary(context, absl::OkStatus());
   }
 
-  QUORUM_REFUSED_UNARY(MemberAdd, MemberAddRequest, MemberAddResponse)
-  QUORUM_REFUSED_UNARY(MemberRemove, MemberRemoveRequest, MemberRemoveResponse)
-  QUORUM_REFUSED_UNARY(MemberUpdate, MemberUpdateRequest, MemberUpdateResponse)
-  QUORUM_REFUSED_UNARY(MemberPromote, MemberPromoteRequest, MemberPromoteResponse)
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* context,
+                                      const MemberAddRequest* request,
+                                      MemberAddResponse* response) override {
+    if (request->peerurls().empty()) return FinishUnary(context, ErrMemberBadUrls());
+    std::vector<std::string> urls(request->peerurls().begin(), request->peerurls().end());
+    for (const auto& u : urls) {
+      if (!ParseUrls(u, "peer-urls").ok()) return FinishUnary(context, ErrMemberBadUrls());
+    }
+    for (const auto& existing : member_->Members()) {
+      for (const auto& u : existing.peerurls()) {
+        if (std::find(urls.begin(), urls.end(), u) != urls.end()) {
+          return FinishUnary(context, ErrPeerUrlExist());
+        }
+      }
+    }
+    etcdserverpb::Member added;
+    // The new member computes the same id from its own --initial-advertise-peer-urls and
+    // --initial-cluster-token, so it knows who it is when it starts.
+    added.set_id(ComputeMemberId(urls, member_->config().initial_cluster_token));
+    for (const auto& u : urls) added.add_peerurls(u);
+    added.set_islearner(request->islearner());
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    member_->AddMember(added, RequestDeadline(context, *member_),
+                       [this, reactor, response, added](ApplyResult result) {
+                         if (result.status.ok()) {
+                           *response->mutable_header() = member_->CurrentHeader();
+                           *response->mutable_member() = added;
+                           for (const auto& m : member_->Members()) *response->add_members() = m;
+                         }
+                         reactor->Finish(ToGrpcStatus(result.status));
+                       });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* context,
+                                         const MemberRemoveRequest* request,
+                                         MemberRemoveResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    member_->RemoveMember(request->id(), RequestDeadline(context, *member_),
+                          [this, reactor, response](ApplyResult result) {
+                            FinishWithMembers(reactor, response, result.status);
+                          });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* context,
+                                         const MemberUpdateRequest* request,
+                                         MemberUpdateResponse* response) override {
+    std::vector<std::string> urls(request->peerurls().begin(), request->peerurls().end());
+    if (urls.empty()) return FinishUnary(context, ErrMemberBadUrls());
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    member_->UpdateMember(request->id(), urls, RequestDeadline(context, *member_),
+                          [this, reactor, response](ApplyResult result) {
+                            FinishWithMembers(reactor, response, result.status);
+                          });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* context,
+                                          const MemberPromoteRequest* request,
+                                          MemberPromoteResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    member_->PromoteMember(request->id(), RequestDeadline(context, *member_),
+                           [this, reactor, response](ApplyResult result) {
+                             FinishWithMembers(reactor, response, result.status);
+                           });
+    return reactor;
+  }
 
  private:
+  template <typename Response>
+  void FinishWithMembers(grpc::ServerUnaryReactor* reactor, Response* response,
+                         const absl::Status& status) {
+    if (status.ok()) {
+      *response->mutable_header() = member_->CurrentHeader();
+      for (const auto& m : member_->Members()) *response->add_members() = m;
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  }
+
   server::Member* member_;
 };
 

@@ -1,11 +1,17 @@
 #include "server/member.h"
 
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "proto/etcd_errors.h"
+#include "server/db_snapshot.h"
 #include "server/identity.h"
+#include "server/peer/transport.h"
+#include "server/snapshot_bridge.h"
 #include "spdlog/spdlog.h"
 
 namespace quorum::server {
@@ -14,7 +20,7 @@ namespace {
 // Makes sure the data dir exists and can be written, with a message that names the path.
 absl::Status PrepareDataDir(const std::string& dir) {
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(dir) / "member", ec);
+  std::filesystem::create_directories(std::filesystem::path(dir) / "member" / "snap", ec);
   if (ec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create data dir \"", dir, "\": ", ec.message()));
@@ -32,26 +38,25 @@ absl::Status PrepareDataDir(const std::string& dir) {
 
 // The request's cost toward the quota, as etcd estimates it: the bytes a put adds.
 int64_t QuotaCost(const internalpb::InternalRequest& request) {
+  int64_t cost = 0;
+  std::function<void(const etcdserverpb::TxnRequest&)> walk =
+      [&](const etcdserverpb::TxnRequest& txn) {
+        for (const auto* ops : {&txn.success(), &txn.failure()}) {
+          for (const auto& op : *ops) {
+            if (op.has_request_put()) {
+              cost += op.request_put().key().size() + op.request_put().value().size();
+            } else if (op.has_request_txn()) {
+              walk(op.request_txn());
+            }
+          }
+        }
+      };
   switch (request.request_case()) {
     case internalpb::InternalRequest::kPut:
       return static_cast<int64_t>(request.put().key().size() + request.put().value().size());
-    case internalpb::InternalRequest::kTxn: {
-      int64_t cost = 0;
-      std::function<void(const etcdserverpb::TxnRequest&)> walk =
-          [&](const etcdserverpb::TxnRequest& txn) {
-            for (const auto* ops : {&txn.success(), &txn.failure()}) {
-              for (const auto& op : *ops) {
-                if (op.has_request_put()) {
-                  cost += op.request_put().key().size() + op.request_put().value().size();
-                } else if (op.has_request_txn()) {
-                  walk(op.request_txn());
-                }
-              }
-            }
-          };
+    case internalpb::InternalRequest::kTxn:
       walk(request.txn());
       return cost;
-    }
     case internalpb::InternalRequest::kLeaseGrant:
       return 64;
     default:
@@ -71,57 +76,234 @@ bool GrowsDatabase(const internalpb::InternalRequest& request) {
   }
 }
 
+std::vector<std::string> UrlStrings(const std::vector<Url>& urls) {
+  std::vector<std::string> out;
+  for (const auto& u : urls) out.push_back(u.original);
+  return out;
+}
+
+std::vector<std::string> PeerUrls(const etcdserverpb::Member& m) {
+  return {m.peerurls().begin(), m.peerurls().end()};
+}
+
 }  // namespace
 
 Member::Member(const Config& config) : config_(config) {}
 
 absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   std::unique_ptr<Member> member(new Member(config));
-  if (auto s = PrepareDataDir(config.data_dir); !s.ok()) return s;
+  if (auto s = member->Open(); !s.ok()) return s;
+  if (auto s = member->BootstrapOrCheckIdentity(); !s.ok()) return s;
+  if (auto s = member->StartReplication(); !s.ok()) return s;
+  return member;
+}
 
+absl::Status Member::Open() {
+  if (auto s = PrepareDataDir(config_.data_dir); !s.ok()) return s;
   storage::Backend::Options options;
-  options.path = (std::filesystem::path(config.data_dir) / "member" / "db").string();
-  // Group commit: the apply loop writes a batch of entries without syncing each one, then
-  // makes them all durable with one WAL sync before acknowledging any of them.
-  options.sync_writes = false;
+  options.path = (std::filesystem::path(config_.data_dir) / "member" / "db").string();
+  options.sync_writes = !config_.unsafe_no_fsync;
   auto backend = storage::Backend::Open(options);
   if (!backend.ok()) return backend.status();
-  member->backend_ = *std::move(backend);
-  auto store = storage::MvccStore::Open(member->backend_.get());
+  backend_ = *std::move(backend);
+
+  // The Raft log's synced appends make every applied entry durable (one WAL for both), so the
+  // store itself need not fsync; a crash replays the log from the applied index.
+  storage::MvccStore::Options store_options;
+  store_options.sync_writes = false;
+  auto store = storage::MvccStore::Open(backend_.get(), store_options);
   if (!store.ok()) return store.status();
-  member->store_ = *std::move(store);
+  auto log = storage::RaftLogStore::Open(backend_.get());
+  if (!log.ok()) return log.status();
+  log_ = *std::move(log);
+  auto membership = Membership::Load(backend_.get());
+  if (!membership.ok()) return membership.status();
+  membership_ = *std::move(membership);
+
+  absl::MutexLock lock(&state_mu_);
+  store_ = *std::move(store);
   // No lease exists until the lease service is served, so a put naming one must fail with
   // etcd's "requested lease not found".
-  member->store_->SetLeaseChecker([](int64_t) { return false; });
-  member->applier_ = std::make_unique<Applier>(member->store_.get(), &member->alarms_);
+  store_->SetLeaseChecker([](int64_t) { return false; });
+  applier_ = std::make_unique<Applier>(store_.get(), &alarms_);
+  return absl::OkStatus();
+}
 
-  for (const auto& m : config.initial_cluster) {
-    std::vector<std::string> urls;
-    for (const auto& u : m.peer_urls) urls.push_back(u.original);
-    uint64_t id = ComputeMemberId(urls, config.initial_cluster_token);
-    if (m.name == config.name) member->member_id_ = id;
+absl::Status Member::BootstrapOrCheckIdentity() {
+  std::optional<internalpb::MemberIdentity> identity = membership_->identity();
+  if (identity.has_value()) {
+    // etcd behaviour: once a data dir exists, the bootstrap flags are ignored; but a data dir
+    // of another member or another cluster is refused rather than joined by mistake.
+    if (identity->name() != config_.name) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data dir \"", config_.data_dir, "\" belongs to member \"", identity->name(),
+          "\" (", IdToHex(identity->member_id()), "), not to --name \"", config_.name, "\""));
+    }
+    if (identity->cluster_token() != config_.initial_cluster_token) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data dir \"", config_.data_dir, "\" belongs to cluster ",
+          IdToHex(identity->cluster_id()), " bootstrapped with --initial-cluster-token \"",
+          identity->cluster_token(), "\", not \"", config_.initial_cluster_token, "\""));
+    }
+    member_id_ = identity->member_id();
+    cluster_id_ = identity->cluster_id();
+    return absl::OkStatus();
   }
+
+  std::vector<etcdserverpb::Member> founders;
   std::vector<uint64_t> ids;
-  for (const auto& m : config.initial_cluster) {
-    std::vector<std::string> urls;
-    for (const auto& u : m.peer_urls) urls.push_back(u.original);
-    ids.push_back(ComputeMemberId(urls, config.initial_cluster_token));
+  for (const auto& m : config_.initial_cluster) {
+    etcdserverpb::Member member;
+    member.set_name(m.name);
+    for (const auto& u : m.peer_urls) member.add_peerurls(u.original);
+    member.set_id(ComputeMemberId(PeerUrls(member), config_.initial_cluster_token));
+    // Client URLs are not in --initial-cluster: each member publishes its own through the log
+    // (PublishAttributes), so that every member's records are the same.
+    if (m.name == config_.name) member_id_ = member.id();
+    ids.push_back(member.id());
+    founders.push_back(member);
   }
-  member->cluster_id_ = ComputeClusterId(ids);
+  cluster_id_ = ComputeClusterId(config_.initial_cluster_token);
+  internalpb::MemberIdentity id;
+  id.set_cluster_id(cluster_id_);
+  id.set_member_id(member_id_);
+  id.set_name(config_.name);
+  id.set_cluster_token(config_.initial_cluster_token);
+  if (config_.initial_cluster_state == "existing") {
+    // Joining: the member was added with MemberAdd; the leader sends it the state and the
+    // membership in a snapshot. Until then it knows its peers from --initial-cluster.
+    if (auto s = membership_->SaveIdentity(id); !s.ok()) return s;
+    spdlog::info("member {} ({}) joining cluster {}", config_.name, IdToHex(member_id_),
+                 IdToHex(cluster_id_));
+    return absl::OkStatus();
+  }
 
-  spdlog::info("member {} ({}) opened {}: revision {}, applied index {}", config.name,
-               IdToHex(member->member_id_), options.path, member->store_->CurrentRevision(),
-               member->store_->Applied().index);
-  member->apply_thread_ = std::thread([m = member.get()] { m->ApplyLoop(); });
-  return member;
+  // Every founding member starts from the same snapshot at index 1 that lists the founders as
+  // voters, so they agree on the first configuration without talking.
+  raftpb::Snapshot snapshot;
+  snapshot.mutable_metadata()->set_index(1);
+  snapshot.mutable_metadata()->set_term(1);
+  for (uint64_t id : ids) snapshot.mutable_metadata()->mutable_conf_state()->add_voters(id);
+  raftpb::HardState hard_state;
+  hard_state.set_term(1);
+  hard_state.set_commit(1);
+  if (auto s = log_->Save(snapshot, {}, hard_state, /*sync=*/true); !s.ok()) return s;
+  {
+    absl::ReaderMutexLock lock(&state_mu_);
+    auto s = store_->MarkApplied({1, 1}, [&](rocksdb::WriteBatch* batch) {
+      storage::RaftLogStore::PutConfState(snapshot.metadata().conf_state(), batch,
+                                          backend_->Family(storage::ColumnFamily::kRaftLog));
+    });
+    if (!s.ok()) return s;
+  }
+  if (auto s = membership_->Bootstrap(id, founders); !s.ok()) return s;
+  spdlog::info("bootstrapped member {} ({}) of new cluster {} with {} members", config_.name,
+               IdToHex(member_id_), IdToHex(cluster_id_), founders.size());
+  return absl::OkStatus();
+}
+
+absl::Status Member::StartReplication() {
+  auto initial = log_->InitialState();
+  if (!initial.ok()) return initial.status();
+  conf_state_ = initial->conf_state;
+  uint64_t applied = 0;
+  {
+    absl::ReaderMutexLock lock(&state_mu_);
+    applied = store_->Applied().index;
+  }
+  applied_index_ = applied;
+  auto snapshot = log_->Snapshot();
+  last_snapshot_index_ = snapshot.ok() ? snapshot->metadata().index() : 0;
+
+  PeerTransport::Options transport_options;
+  transport_options.cluster_id = cluster_id_;
+  transport_options.self_id = member_id_;
+  for (const auto& u : config_.listen_peer_urls) transport_options.listen.push_back(u.HostPort());
+  transport_options.snapshot_dir =
+      (std::filesystem::path(config_.data_dir) / "member" / "snap").string();
+  PeerTransport::Callbacks callbacks;
+  callbacks.deliver = [this](raftpb::Message m) {
+    if (driver_) driver_->Step(std::move(m));
+  };
+  callbacks.unreachable = [this](uint64_t peer) {
+    if (driver_) driver_->ReportUnreachable(peer);
+  };
+  callbacks.snapshot_status = [this](uint64_t peer, bool ok) {
+    if (driver_) driver_->ReportSnapshot(peer, ok);
+  };
+  callbacks.open_snapshot = [this](const raftpb::Message& m) {
+    return OpenOutgoingSnapshot(backend_.get(), m);
+  };
+  auto transport = PeerTransport::Start(transport_options, std::move(callbacks));
+  if (!transport.ok()) return transport.status();
+  transport_ = *std::move(transport);
+  for (const auto& m : membership_->List()) {
+    if (m.id() != member_id_) transport_->SetPeer(m.id(), PeerUrls(m));
+  }
+  if (membership_->List().empty()) {
+    // A joining member before its first snapshot: reach the members named in --initial-cluster.
+    for (const auto& m : config_.initial_cluster) {
+      std::vector<std::string> urls = UrlStrings(m.peer_urls);
+      uint64_t id = ComputeMemberId(urls, config_.initial_cluster_token);
+      if (id != member_id_) transport_->SetPeer(id, urls);
+    }
+  }
+
+  RaftDriver::Options options;
+  options.id = member_id_;
+  options.applied = applied;
+  options.tick = std::chrono::milliseconds(config_.heartbeat_interval_ms);
+  options.election_ticks =
+      static_cast<int>(config_.election_timeout_ms / config_.heartbeat_interval_ms);
+  options.sync = !config_.unsafe_no_fsync;
+  options.seed = member_id_ ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  RaftDriver::Hooks hooks;
+  hooks.apply = [this](std::vector<CommittedEntry> entries) {
+    absl::MutexLock lock(&apply_mu_);
+    apply_queue_.push_back(std::move(entries));
+  };
+  hooks.read_ready = [this](uint64_t index, const std::string& ctx) {
+    waits_.ReadPointKnown(ctx, index);
+    // The apply thread releases reads; an empty batch wakes it when nothing else will.
+    absl::MutexLock lock(&apply_mu_);
+    apply_queue_.emplace_back();
+  };
+  hooks.leader_changed = [this](uint64_t lead, uint64_t term) {
+    lead_ = lead;
+    term_ = term;
+    if (lead == 0) {
+      spdlog::warn("no leader (term {})", term);
+    } else {
+      spdlog::info("leader is {} (term {})", IdToHex(lead), term);
+    }
+  };
+  hooks.install_snapshot = [this](const raftpb::Snapshot& s) { return InstallSnapshot(s); };
+  auto driver = RaftDriver::Start(options, log_.get(), transport_.get(), std::move(hooks));
+  if (!driver.ok()) return driver.status();
+  driver_ = *std::move(driver);
+
+  apply_thread_ = std::thread([this] { ApplyLoop(); });
+  timer_thread_ = std::thread([this] { TimerLoop(); });
+  spdlog::info("member {} ({}) started: applied index {}, {} members", config_.name,
+               IdToHex(member_id_), applied, membership_->List().size());
+  return absl::OkStatus();
 }
 
 Member::~Member() {
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&apply_mu_);
     stopping_ = true;
   }
+  if (driver_) driver_->Stop();
+  if (transport_) transport_->Stop();
   if (apply_thread_.joinable()) apply_thread_.join();
+  if (timer_thread_.joinable()) timer_thread_.join();
+  waits_.FailAll(ErrStopped());
+}
+
+absl::Time Member::DefaultDeadline() const {
+  return absl::Now() + absl::Seconds(5) +
+         absl::Milliseconds(2 * static_cast<int64_t>(config_.election_timeout_ms));
 }
 
 absl::Status Member::CheckQuota(const internalpb::InternalRequest& request) {
@@ -136,11 +318,11 @@ absl::Status Member::CheckQuota(const internalpb::InternalRequest& request) {
   alarm.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
   alarm.mutable_alarm()->set_memberid(member_id_);
   alarm.mutable_alarm()->set_alarm(etcdserverpb::NOSPACE);
-  Propose(std::move(alarm), [](ApplyResult) {});
+  Propose(std::move(alarm), DefaultDeadline(), [](ApplyResult) {});
   return ErrNoSpace();
 }
 
-void Member::Propose(internalpb::InternalRequest request, Done done) {
+void Member::Propose(internalpb::InternalRequest request, absl::Time deadline, Done done) {
   // etcd measures the request as it would be written to the log.
   if (request.ByteSizeLong() > config_.max_request_bytes) {
     done(ApplyResult{ErrRequestTooLarge(), nullptr});
@@ -150,75 +332,147 @@ void Member::Propose(internalpb::InternalRequest request, Done done) {
     done(ApplyResult{s, nullptr});
     return;
   }
-  absl::MutexLock lock(&mu_);
-  if (stopping_) {
-    mu_.Unlock();
-    done(ApplyResult{ErrStopped(), nullptr});
-    mu_.Lock();
-    return;
-  }
-  request.set_id(next_request_id_++);
-  queue_.push_back(Pending{std::move(request), std::move(done)});
+  uint64_t id = next_request_id_++;
+  request.set_id(id);
+  request.set_proposer(member_id_);
+  waits_.AddWrite(id, deadline, std::move(done));
+  driver_->Propose(request.SerializeAsString(),
+                   [this, id](absl::Status s) { waits_.FailWrite(id, std::move(s)); });
 }
 
-void Member::ApplyLoop() {
-  while (true) {
-    std::deque<Pending> batch;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](Member* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu_) {
-            return m->stopping_ || !m->queue_.empty();
-          },
-          this));
-      if (queue_.empty() && stopping_) return;
-      batch.swap(queue_);
-    }
-    std::vector<ApplyResult> results;
-    results.reserve(batch.size());
-    for (auto& pending : batch) {
-      storage::ApplyMeta meta{store_->Applied().index + 1, kTerm};
-      results.push_back(applier_->Apply(pending.request, meta));
-    }
-    // One fsync covers every entry of the batch. The WAL is written in order, so a crash before
-    // it loses a suffix of unacknowledged entries and nothing else.
-    if (!config_.unsafe_no_fsync) {
-      rocksdb::Status synced = backend_->db()->SyncWAL();
-      if (!synced.ok()) {
-        // Durability can no longer be promised; stopping beats acknowledging a lost write.
-        spdlog::critical("WAL sync failed: {}", synced.ToString());
-        std::abort();
-      }
-    }
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
-  }
+void Member::ReadBarrier(absl::Time deadline, Ready ready) {
+  uint64_t n = next_request_id_++;
+  std::string ctx(reinterpret_cast<const char*>(&n), sizeof(n));
+  waits_.AddRead(ctx, deadline, std::move(ready));
+  driver_->ReadIndex(ctx, [this, ctx](absl::Status s) { waits_.FailRead(ctx, std::move(s)); });
 }
 
-absl::StatusOr<etcdserverpb::TxnResponse> Member::ReadTxn(
-    const etcdserverpb::TxnRequest& request) {
-  auto response = store_->ReadTxn(request);
-  if (!response.ok()) return response.status();
-  FillHeader(response->mutable_header());
-  return response;
-}
-
-absl::StatusOr<etcdserverpb::RangeResponse> Member::Range(
+absl::StatusOr<etcdserverpb::RangeResponse> Member::LocalRange(
     const etcdserverpb::RangeRequest& request) {
+  absl::ReaderMutexLock lock(&state_mu_);
   auto response = store_->Range(request);
   if (!response.ok()) return response.status();
   FillHeader(response->mutable_header());
   return response;
 }
 
+absl::StatusOr<etcdserverpb::TxnResponse> Member::LocalReadTxn(
+    const etcdserverpb::TxnRequest& request) {
+  absl::ReaderMutexLock lock(&state_mu_);
+  auto response = store_->ReadTxn(request);
+  if (!response.ok()) return response.status();
+  FillHeader(response->mutable_header());
+  return response;
+}
+
+void Member::ProposeConfChange(raftpb::ConfChangeType type, etcdserverpb::Member member,
+                               absl::Time deadline, Done done) {
+  uint64_t id = next_request_id_++;
+  internalpb::ConfChangeContext context;
+  context.set_id(id);
+  context.set_proposer(member_id_);
+  raftpb::ConfChange change;
+  change.set_type(type);
+  change.set_node_id(member.id());
+  *context.mutable_member() = std::move(member);
+  change.set_context(context.SerializeAsString());
+  waits_.AddWrite(id, deadline, std::move(done));
+  driver_->ProposeConfChange(std::move(change),
+                             [this, id](absl::Status s) { waits_.FailWrite(id, std::move(s)); });
+}
+
+void Member::AddMember(etcdserverpb::Member member, absl::Time deadline, Done done) {
+  ProposeConfChange(member.islearner() ? raftpb::CONF_CHANGE_ADD_LEARNER
+                                       : raftpb::CONF_CHANGE_ADD_VOTER,
+                    std::move(member), deadline, std::move(done));
+}
+
+void Member::RemoveMember(uint64_t id, absl::Time deadline, Done done) {
+  auto member = membership_->Find(id);
+  if (!member.has_value()) {
+    done(ApplyResult{membership_->IsRemoved(id) ? ErrMemberNotFound() : ErrMemberNotFound(),
+                     nullptr});
+    return;
+  }
+  ProposeConfChange(raftpb::CONF_CHANGE_REMOVE, *member, deadline, std::move(done));
+}
+
+void Member::PromoteMember(uint64_t id, absl::Time deadline, Done done) {
+  auto member = membership_->Find(id);
+  if (!member.has_value()) {
+    done(ApplyResult{ErrMemberNotFound(), nullptr});
+    return;
+  }
+  if (!member->islearner()) {
+    done(ApplyResult{ErrMemberNotLearner(), nullptr});
+    return;
+  }
+  // etcd promotes only a learner that has caught up with the leader (90% of its log).
+  DriverStatus status = driver_->Status();
+  if (status.lead != member_id_) {
+    done(ApplyResult{ErrNotLeader(), nullptr});
+    return;
+  }
+  auto progress = status.progress.find(id);
+  if (progress == status.progress.end() ||
+      progress->second.match < status.commit - std::min<uint64_t>(status.commit, status.commit / 10)) {
+    done(ApplyResult{ErrLearnerNotReady(), nullptr});
+    return;
+  }
+  member->set_islearner(false);
+  ProposeConfChange(raftpb::CONF_CHANGE_ADD_VOTER, *member, deadline, std::move(done));
+}
+
+void Member::UpdateMember(uint64_t id, std::vector<std::string> peer_urls, absl::Time deadline,
+                          Done done) {
+  auto member = membership_->Find(id);
+  if (!member.has_value()) {
+    done(ApplyResult{ErrMemberNotFound(), nullptr});
+    return;
+  }
+  member->clear_peerurls();
+  for (auto& u : peer_urls) member->add_peerurls(std::move(u));
+  internalpb::InternalRequest request;
+  *request.mutable_member_update()->mutable_member() = *member;
+  Propose(std::move(request), deadline, std::move(done));
+}
+
+void Member::MoveLeader(uint64_t target, absl::Time deadline,
+                        absl::AnyInvocable<void(absl::Status)> done) {
+  if (lead_.load() != member_id_) {
+    done(ErrNotLeader());
+    return;
+  }
+  if (!membership_->Find(target).has_value() || target == member_id_) {
+    done(ErrBadLeaderTransferee());
+    return;
+  }
+  driver_->TransferLeadership(target);
+  // The transfer takes about one election round; watch for its outcome off the gRPC thread.
+  std::thread([this, target, deadline, done = std::move(done)]() mutable {
+    while (absl::Now() < deadline) {
+      if (lead_.load() == target) {
+        done(absl::OkStatus());
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    done(ErrTimeout());
+  }).detach();
+}
+
 void Member::FillHeader(etcdserverpb::ResponseHeader* header) const {
   header->set_cluster_id(cluster_id_);
   header->set_member_id(member_id_);
-  header->set_raft_term(kTerm);
+  header->set_raft_term(term_.load());
 }
 
 etcdserverpb::ResponseHeader Member::CurrentHeader() const {
   etcdserverpb::ResponseHeader header;
-  header.set_revision(store_->CurrentRevision());
+  {
+    absl::ReaderMutexLock lock(&state_mu_);
+    header.set_revision(store_->CurrentRevision());
+  }
   FillHeader(&header);
   return header;
 }
@@ -230,11 +484,14 @@ etcdserverpb::StatusResponse Member::Status() const {
   int64_t size = static_cast<int64_t>(backend_->SizeBytes());
   status.set_dbsize(size);
   status.set_dbsizeinuse(size);
-  status.set_leader(member_id_);
-  storage::ApplyMeta applied = store_->Applied();
-  status.set_raftindex(applied.index);
-  status.set_raftappliedindex(applied.index);
-  status.set_raftterm(kTerm);
+  DriverStatus raft = driver_->Status();
+  status.set_leader(raft.lead);
+  status.set_raftindex(raft.commit);
+  status.set_raftterm(raft.term);
+  status.set_raftappliedindex(applied_index_.load());
+  for (uint64_t learner : raft.conf_state.learners()) {
+    if (learner == member_id_) status.set_islearner(true);
+  }
   for (const auto& alarm : alarms_.List()) {
     status.add_errors(absl::StrCat("memberID:", alarm.memberid(), " alarm:",
                                    etcdserverpb::AlarmType_Name(alarm.alarm()), " "));
@@ -243,7 +500,11 @@ etcdserverpb::StatusResponse Member::Status() const {
 }
 
 absl::StatusOr<etcdserverpb::HashKVResponse> Member::HashKV(int64_t revision) const {
-  auto hash = store_->HashKV(revision);
+  absl::StatusOr<storage::HashResult> hash;
+  {
+    absl::ReaderMutexLock lock(&state_mu_);
+    hash = store_->HashKV(revision);
+  }
   if (!hash.ok()) return hash.status();
   etcdserverpb::HashKVResponse response;
   *response.mutable_header() = CurrentHeader();
@@ -255,13 +516,198 @@ absl::StatusOr<etcdserverpb::HashKVResponse> Member::HashKV(int64_t revision) co
 absl::Status Member::Defragment() {
   rocksdb::CompactRangeOptions options;
   options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-  rocksdb::Status s = backend_->db()->CompactRange(options, nullptr, nullptr);
-  for (auto family : {storage::ColumnFamily::kKv, storage::ColumnFamily::kMeta}) {
-    if (!s.ok()) break;
-    s = backend_->db()->CompactRange(options, backend_->Family(family), nullptr, nullptr);
+  for (auto family : {storage::ColumnFamily::kKv, storage::ColumnFamily::kMeta,
+                      storage::ColumnFamily::kRaftLog}) {
+    rocksdb::Status s =
+        backend_->db()->CompactRange(options, backend_->Family(family), nullptr, nullptr);
+    if (!s.ok()) return absl::InternalError(absl::StrCat("defragment: ", s.ToString()));
   }
-  if (!s.ok()) return absl::InternalError(absl::StrCat("defragment: ", s.ToString()));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Member::WriteBackup() {
+  std::string path = (std::filesystem::path(config_.data_dir) / "member" / "snap" /
+                      absl::StrCat("backup-", next_request_id_++, ".tmp"))
+                         .string();
+  auto size = WriteDbSnapshot(backend_.get(), path);
+  if (!size.ok()) return size.status();
+  return path;
+}
+
+void Member::ApplyLoop() {
+  while (true) {
+    std::deque<std::vector<CommittedEntry>> batches;
+    {
+      absl::MutexLock lock(&apply_mu_);
+      apply_mu_.Await(absl::Condition(
+          +[](Member* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->apply_mu_) {
+            return m->stopping_ || !m->apply_queue_.empty();
+          },
+          this));
+      if (stopping_) return;
+      batches.swap(apply_queue_);
+    }
+    {
+      absl::ReaderMutexLock lock(&state_mu_);
+      for (const auto& batch : batches) {
+        for (const auto& committed : batch) ApplyEntry(committed);
+      }
+      applied_index_ = store_->Applied().index;
+      MaybeCompactLog();
+    }
+    waits_.ReleaseReads(applied_index_.load());
+  }
+}
+
+void Member::ApplyEntry(const CommittedEntry& committed) {
+  const raftpb::Entry& entry = committed.entry;
+  // Entries at or below the applied index were applied before a restart or are covered by an
+  // installed snapshot: applying them again would repeat their effect.
+  if (entry.index() <= store_->Applied().index) return;
+  storage::ApplyMeta meta{entry.index(), entry.term()};
+  if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {
+    ApplyConfChange(entry, committed.conf_state.value_or(conf_state_));
+    return;
+  }
+  internalpb::InternalRequest request;
+  if (entry.data().empty() || !request.ParseFromString(entry.data())) {
+    // A new leader's empty entry (or one this version cannot read): it only moves the index.
+    if (!entry.data().empty()) spdlog::error("unreadable log entry at {}", entry.index());
+    if (auto s = store_->MarkApplied(meta); !s.ok()) {
+      spdlog::critical("recording applied index {}: {}", entry.index(), s.ToString());
+      std::abort();
+    }
+    return;
+  }
+  ApplyResult result;
+  if (request.has_member_update()) {
+    // Name and URLs change; whether it votes is Raft's business and stays as recorded.
+    const etcdserverpb::Member& update = request.member_update().member();
+    std::optional<etcdserverpb::Member> member = membership_->Find(update.id());
+    if (!member.has_value()) {
+      result.status = ErrMemberNotFound();
+      (void)store_->MarkApplied(meta);
+    } else {
+      member->set_name(update.name());
+      *member->mutable_peerurls() = update.peerurls();
+      *member->mutable_clienturls() = update.clienturls();
+      result.status = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
+        membership_->Upsert(*member, batch);
+      });
+      if (member->id() != member_id_) transport_->SetPeer(member->id(), PeerUrls(*member));
+    }
+  } else {
+    result = applier_->Apply(request, meta);
+  }
+  if (request.proposer() == member_id_) waits_.CompleteWrite(request.id(), std::move(result));
+}
+
+void Member::ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState& conf_state) {
+  storage::ApplyMeta meta{entry.index(), entry.term()};
+  raftpb::ConfChange change;
+  internalpb::ConfChangeContext context;
+  if (!change.ParseFromString(entry.data()) || !context.ParseFromString(change.context())) {
+    spdlog::error("unreadable conf change at {}", entry.index());
+    (void)store_->MarkApplied(meta);
+    return;
+  }
+  etcdserverpb::Member member = context.member();
+  absl::Status s = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
+    if (change.type() == raftpb::CONF_CHANGE_REMOVE) {
+      membership_->Remove(change.node_id(), batch);
+    } else {
+      member.set_islearner(change.type() == raftpb::CONF_CHANGE_ADD_LEARNER);
+      membership_->Upsert(member, batch);
+    }
+    storage::RaftLogStore::PutConfState(conf_state, batch,
+                                        backend_->Family(storage::ColumnFamily::kRaftLog));
+  });
+  if (!s.ok()) {
+    spdlog::critical("applying conf change at {}: {}", entry.index(), s.ToString());
+    std::abort();
+  }
+  conf_state_ = conf_state;
+  if (change.node_id() != member_id_) {
+    if (change.type() == raftpb::CONF_CHANGE_REMOVE) {
+      transport_->RemovePeer(change.node_id());
+    } else {
+      transport_->SetPeer(change.node_id(), PeerUrls(member));
+    }
+  }
+  spdlog::info("membership change at index {}: {} {} ({})", entry.index(),
+               change.type() == raftpb::CONF_CHANGE_REMOVE ? "removed" : "added",
+               IdToHex(change.node_id()), member.name());
+  if (context.proposer() == member_id_) waits_.CompleteWrite(context.id(), ApplyResult{});
+  if (change.type() == raftpb::CONF_CHANGE_REMOVE && change.node_id() == member_id_) {
+    // etcd behaviour: a removed member stops; it may not serve or vote any more.
+    spdlog::warn("this member was removed from the cluster; shutting down");
+    std::raise(SIGTERM);
+  }
+}
+
+void Member::MaybeCompactLog() {
+  uint64_t applied = store_->Applied().index;
+  if (applied - last_snapshot_index_ < config_.snapshot_count) return;
+  last_snapshot_index_ = applied;
+  driver_->Compact(applied, conf_state_, config_.snapshot_catchup_entries);
+}
+
+absl::Status Member::InstallSnapshot(const raftpb::Snapshot& snapshot) {
+  // Exclusive: no read or apply sees the state while it is replaced.
+  absl::MutexLock lock(&state_mu_);
+  if (auto s = InstallStagedSnapshot(backend_.get(), snapshot); !s.ok()) return s;
+  storage::MvccStore::Options store_options;
+  store_options.sync_writes = false;
+  applier_.reset();
+  store_.reset();
+  auto store = storage::MvccStore::Open(backend_.get(), store_options);
+  if (!store.ok()) return store.status();
+  store_ = *std::move(store);
+  store_->SetLeaseChecker([](int64_t) { return false; });
+  applier_ = std::make_unique<Applier>(store_.get(), &alarms_);
+  if (auto s = membership_->Reload(); !s.ok()) return s;
+  for (const auto& m : membership_->List()) {
+    if (m.id() != member_id_) transport_->SetPeer(m.id(), PeerUrls(m));
+  }
+  conf_state_ = snapshot.metadata().conf_state();
+  last_snapshot_index_ = snapshot.metadata().index();
+  applied_index_ = store_->Applied().index;
+  spdlog::info("installed snapshot at index {} (revision {})", snapshot.metadata().index(),
+               store_->CurrentRevision());
+  return absl::OkStatus();
+}
+
+void Member::TimerLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&apply_mu_);
+      if (apply_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(20))) return;
+    }
+    waits_.Expire(absl::Now(), ErrTimeout());
+    PublishAttributes();
+  }
+}
+
+void Member::PublishAttributes() {
+  if (lead_.load() == 0 || publish_in_flight_.load() || absl::Now() < next_publish_) return;
+  auto self = membership_->Find(member_id_);
+  if (!self.has_value()) return;  // not (yet) a member: a joiner before its snapshot
+  std::vector<std::string> want = UrlStrings(config_.advertise_client_urls);
+  std::vector<std::string> have(self->clienturls().begin(), self->clienturls().end());
+  if (have == want && self->name() == config_.name) return;
+  self->set_name(config_.name);
+  self->clear_clienturls();
+  for (const auto& u : want) self->add_clienturls(u);
+  internalpb::InternalRequest request;
+  *request.mutable_member_update()->mutable_member() = *self;
+  publish_in_flight_ = true;
+  Propose(std::move(request), DefaultDeadline(), [this](ApplyResult result) {
+    if (!result.status.ok()) {
+      spdlog::warn("publishing client URLs: {}", result.status.ToString());
+      next_publish_ = absl::Now() + absl::Seconds(1);
+    }
+    publish_in_flight_ = false;
+  });
 }
 
 }  // namespace quorum::server

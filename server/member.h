@@ -1,31 +1,46 @@
-// One quorumd member: owns the data directory (RocksDB backend, MVCC store), the ordered log of
-// writes and the apply thread, and answers the requests the gRPC services hand it. Services call
-// it from gRPC's threads; completions run on the apply thread and must not block.
+// One quorumd member of a Raft-replicated cluster: owns the data directory (RocksDB backend with
+// the MVCC store, the Raft log and the membership), the member loop (RaftDriver), the peer
+// transport and the apply thread, and answers what the gRPC services ask of it. Services call it
+// from gRPC threads; completions run on the apply thread (or at once on refusal) and must not
+// block.
 //
-// Writes go through one ordered log: Propose() appends the request, the apply thread applies
-// entries strictly in order, each entry's change and its log position in one synced RocksDB
-// batch, and only then completes the proposer's callback. A restart resumes after the last
-// applied position, so an acknowledged write is never lost and never applied twice.
+// Write path: Propose() registers a waiter and hands the request to Raft; on any member Raft
+// forwards it to the leader. The entry is committed once a majority has it durably; the apply
+// thread applies entries strictly in log order, each entry's change and its log position in one
+// RocksDB batch, and completes the proposer's waiter. Without a leader the proposal fails at
+// once ("etcdserver: no leader"); otherwise it fails at its deadline ("request timed out").
+//
+// Read path: a linearizable read asks Raft for a read point (ReadIndex), waits until the apply
+// thread has applied it, then reads the local store. A serializable read reads at once.
 #ifndef QUORUM_SERVER_MEMBER_H_
 #define QUORUM_SERVER_MEMBER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "internalpb/internal.pb.h"
 #include "server/applier.h"
 #include "server/config.h"
+#include "server/membership.h"
+#include "server/raft_driver.h"
+#include "server/wait_list.h"
 #include "storage/backend.h"
 #include "storage/mvcc_store.h"
+#include "storage/raft_log_store.h"
 
 namespace quorum::server {
+
+class PeerTransport;
 
 // The etcd API version this member implements; clients gate features on it.
 inline constexpr char kEtcdApiVersion[] = "3.4.0";
@@ -34,25 +49,44 @@ inline constexpr char kQuorumVersion[] = "0.1.0";
 
 class Member {
  public:
-  using Done = absl::AnyInvocable<void(ApplyResult)>;
+  using Done = WaitList::Done;
+  using Ready = WaitList::Ready;
 
-  // Opens (or creates) the data dir and starts the apply thread.
+  // Opens (or creates and bootstraps) the data dir, starts the peer transport, the member loop
+  // and the apply thread. Errors say what is wrong (bad data dir, another cluster's data dir,
+  // peer port in use).
   static absl::StatusOr<std::unique_ptr<Member>> Start(const Config& config);
   ~Member();
 
   Member(const Member&) = delete;
   Member& operator=(const Member&) = delete;
 
-  // Queues a write. `done` runs exactly once: with the applied result after the entry is durable
-  // and applied, or at once with etcd's error when the request is refused (too large, NOSPACE).
-  void Propose(internalpb::InternalRequest request, Done done);
+  // Proposes a write. `done` runs exactly once: with the applied result, or with etcd's error
+  // (too large, NOSPACE, no leader, request timed out at `deadline`).
+  void Propose(internalpb::InternalRequest request, absl::Time deadline, Done done);
 
-  // Reads the local MVCC store. Every write acknowledged before the call is visible.
-  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
+  // Calls `ready` with OK once every write committed before this call is applied locally (a
+  // linearizable read point), or with etcd's error (no leader, timed out at `deadline`). The
+  // caller then reads the local store.
+  void ReadBarrier(absl::Time deadline, Ready ready);
 
-  // Answers a txn whose operations are all reads (MvccStore::IsReadOnlyTxn) from the local
-  // store without a log entry, as etcd does.
-  absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(const etcdserverpb::TxnRequest& request);
+  // Reads the local MVCC store at once (serializable; after ReadBarrier, linearizable).
+  absl::StatusOr<etcdserverpb::RangeResponse> LocalRange(const etcdserverpb::RangeRequest& request);
+  // A txn whose operations are all reads (MvccStore::IsReadOnlyTxn), from the local store.
+  absl::StatusOr<etcdserverpb::TxnResponse> LocalReadTxn(const etcdserverpb::TxnRequest& request);
+
+  // Membership changes through the log (MemberAdd/Remove/Promote/Update). `done` gets an OK
+  // result once the change is applied here.
+  void AddMember(etcdserverpb::Member member, absl::Time deadline, Done done);
+  void RemoveMember(uint64_t id, absl::Time deadline, Done done);
+  void PromoteMember(uint64_t id, absl::Time deadline, Done done);
+  void UpdateMember(uint64_t id, std::vector<std::string> peer_urls, absl::Time deadline,
+                    Done done);
+  std::vector<etcdserverpb::Member> Members() const { return membership_->List(); }
+
+  // Hands leadership to `target` (MoveLeader). Only the leader may; `done` runs when `target`
+  // leads or at the deadline.
+  void MoveLeader(uint64_t target, absl::Time deadline, absl::AnyInvocable<void(absl::Status)> done);
 
   // Sets cluster_id, member_id and raft_term; the revision comes from the store's answer.
   void FillHeader(etcdserverpb::ResponseHeader* header) const;
@@ -62,39 +96,77 @@ class Member {
   etcdserverpb::StatusResponse Status() const;
   absl::StatusOr<etcdserverpb::HashKVResponse> HashKV(int64_t revision) const;
   absl::Status Defragment();
+  // Writes a backup of the whole state (Maintenance.Snapshot) to a new file in the data dir and
+  // returns its path; the caller removes it when done.
+  absl::StatusOr<std::string> WriteBackup();
   std::vector<etcdserverpb::AlarmMember> Alarms() const { return alarms_.List(); }
 
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
+  uint64_t leader_id() const { return lead_.load(); }
   const Config& config() const { return config_; }
+  // The deadline a request gets when its client set none (etcd: 5 s + 2 election timeouts).
+  absl::Time DefaultDeadline() const;
 
  private:
-  struct Pending {
-    internalpb::InternalRequest request;
-    Done done;
-  };
-
   explicit Member(const Config& config);
-  void ApplyLoop();
+  absl::Status Open();
+  absl::Status BootstrapOrCheckIdentity();
+  absl::Status StartReplication();
+
   // etcd's quota check: a write that would grow the database past the quota raises NOSPACE.
   absl::Status CheckQuota(const internalpb::InternalRequest& request);
+  void ProposeConfChange(raftpb::ConfChangeType type, etcdserverpb::Member member,
+                         absl::Time deadline, Done done);
+
+  // Apply thread.
+  void ApplyLoop();
+  void ApplyEntry(const CommittedEntry& committed) ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  void ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState& conf_state)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  void MaybeCompactLog() ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  // Driver thread: replaces the state machine with a leader's snapshot.
+  absl::Status InstallSnapshot(const raftpb::Snapshot& snapshot);
+  // Sweeps expired waiters, and publishes this member's client URLs.
+  void TimerLoop();
+  // etcd behaviour: a member announces its name and client URLs through the log once it has a
+  // leader, so every member lists them (MemberList, endpoint status --cluster).
+  void PublishAttributes();
 
   const Config config_;
   uint64_t member_id_ = 0;
   uint64_t cluster_id_ = 0;
-  // The single member is its own leader for its whole life: one term.
-  static constexpr uint64_t kTerm = 1;
+  std::atomic<uint64_t> lead_{0};
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> applied_index_{0};
 
   std::unique_ptr<storage::Backend> backend_;
-  std::unique_ptr<storage::MvccStore> store_;
+  // Guards the store and applier objects: shared by readers and the apply thread, exclusive
+  // while a snapshot replaces them.
+  mutable absl::Mutex state_mu_;
+  std::unique_ptr<storage::MvccStore> store_ ABSL_GUARDED_BY(state_mu_);
+  std::unique_ptr<Applier> applier_ ABSL_GUARDED_BY(state_mu_);
+  std::unique_ptr<storage::RaftLogStore> log_;
+  std::unique_ptr<Membership> membership_;
   AlarmSet alarms_;
-  std::unique_ptr<Applier> applier_;
+  WaitList waits_;
 
-  absl::Mutex mu_;
-  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::unique_ptr<PeerTransport> transport_;
+  std::unique_ptr<RaftDriver> driver_;
+
+  // Apply-thread state.
+  raftpb::ConfState conf_state_;
+  uint64_t last_snapshot_index_ = 0;
+
+  absl::Mutex apply_mu_;
+  std::deque<std::vector<CommittedEntry>> apply_queue_ ABSL_GUARDED_BY(apply_mu_);
+  bool stopping_ ABSL_GUARDED_BY(apply_mu_) = false;
   std::thread apply_thread_;
+  std::thread timer_thread_;
+
+  std::atomic<uint64_t> next_request_id_{1};
+  std::atomic<bool> publish_in_flight_{false};
+  absl::Time next_publish_ = absl::InfinitePast();
 };
 
 }  // namespace quorum::server

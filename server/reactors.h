@@ -6,7 +6,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "proto/etcd_errors.h"
+#include "server/member.h"
 
 namespace quorum::server {
 
@@ -15,6 +17,15 @@ inline grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* contex
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+
+// The deadline for waiting on Raft: the client's, capped by the member's request timeout.
+inline absl::Time RequestDeadline(const grpc::CallbackServerContext* context,
+                                  const Member& member) {
+  absl::Time fallback = member.DefaultDeadline();
+  auto client = context->deadline();
+  if (client == std::chrono::system_clock::time_point::max()) return fallback;
+  return std::min(fallback, absl::FromChrono(client));
 }
 
 inline grpc::ServerUnaryReactor* RefuseUnary(grpc::CallbackServerContext* context,

@@ -174,7 +174,7 @@ def main():
     work = tempfile.mkdtemp(prefix="quorum-compat-")
     servers = []
     try:
-        etcd_client, etcd_peer, q_client = free_port(), free_port(), free_port()
+        etcd_client, etcd_peer, q_client, q_peer = free_port(), free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_client}"
         peer_url = f"http://127.0.0.1:{etcd_peer}"
         etcd = Server("etcd", [args.etcd, "--name", "compat", "--data-dir", f"{work}/etcd",
@@ -185,9 +185,13 @@ def main():
                       f"127.0.0.1:{etcd_client}", f"{work}/etcd.log")
         servers.append(etcd)
         q_url = f"http://127.0.0.1:{q_client}"
+        q_peer_url = f"http://127.0.0.1:{q_peer}"
         quorumd = Server("quorumd", [args.quorumd, "--name", "compat", "--data-dir",
                                      f"{work}/quorumd", "--listen-client-urls", q_url,
-                                     "--advertise-client-urls", q_url, "--log-level", "warn"],
+                                     "--advertise-client-urls", q_url, "--listen-peer-urls",
+                                     q_peer_url, "--initial-advertise-peer-urls", q_peer_url,
+                                     "--initial-cluster", f"compat={q_peer_url}",
+                                     "--log-level", "warn"],
                          f"127.0.0.1:{q_client}", f"{work}/quorumd.log")
         servers.append(quorumd)
         etcd.wait_ready(args.etcdctl)

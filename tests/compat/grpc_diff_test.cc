@@ -223,8 +223,8 @@ TEST(GrpcDiff, KvSessionMatchesEtcd) {
               "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
               "--initial-cluster", "diff=" + peer};
     } else {
-      argv = {testing::QuorumdPath(), "--name", "diff", "--data-dir", dir.path() + "/quorumd",
-              "--listen-client-urls", url, "--advertise-client-urls", url, "--log-level", "warn"};
+      testing::MemberSpec self{"diff", port, FreeLoopbackPort()};
+      argv = testing::QuorumdArgs(self, {self}, dir.path() + "/quorumd");
     }
     t.process = std::make_unique<ChildProcess>(
         argv, dir.path() + (is_etcd ? "/etcd.log" : "/quorumd.log"));

@@ -14,21 +14,16 @@ namespace quorum {
 namespace {
 
 using testing::ChildProcess;
-using testing::FreeLoopbackPort;
 using testing::TempDir;
 
 class Quorumd {
  public:
-  Quorumd(const std::string& dir, int port)
-      : dir_(dir), endpoint_("127.0.0.1:" + std::to_string(port)) {}
+  explicit Quorumd(const std::string& dir)
+      : dir_(dir), spec_(testing::LoopbackCluster(1)[0]), endpoint_(spec_.Endpoint()) {}
 
   void Start() {
-    std::string url = "http://" + endpoint_;
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{testing::QuorumdPath(), "--name", "solo", "--data-dir",
-                                 dir_ + "/data", "--listen-client-urls", url,
-                                 "--advertise-client-urls", url, "--log-level", "warn"},
-        dir_ + "/quorumd.log");
+        testing::QuorumdArgs(spec_, {spec_}, dir_ + "/data"), dir_ + "/quorumd.log");
     client::KvClient probe(endpoint_);
     ASSERT_TRUE(probe.WaitReady(std::chrono::seconds(20)).ok()) << process_->Log();
   }
@@ -38,13 +33,14 @@ class Quorumd {
 
  private:
   std::string dir_;
+  testing::MemberSpec spec_;
   std::string endpoint_;
   std::unique_ptr<ChildProcess> process_;
 };
 
 TEST(Durability, AcknowledgedPutsSurviveKillNine) {
   TempDir dir;
-  Quorumd server(dir.path(), FreeLoopbackPort());
+  Quorumd server(dir.path());
   server.Start();
 
   constexpr int kWriters = 4;
@@ -86,7 +82,7 @@ TEST(Durability, AcknowledgedPutsSurviveKillNine) {
 
 TEST(Durability, WritesInFlightDuringKillNineLoseNoAcknowledgedOne) {
   TempDir dir;
-  Quorumd server(dir.path(), FreeLoopbackPort());
+  Quorumd server(dir.path());
   server.Start();
 
   std::atomic<bool> stop{false};

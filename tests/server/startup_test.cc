@@ -41,8 +41,10 @@ TEST(Startup, DataDirThatCannotBeCreatedIsReported) {
   std::ofstream(file) << "x";
   int port = testing::FreeLoopbackPort();
   std::string url = "http://127.0.0.1:" + std::to_string(port);
+  std::string peer = "http://127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
   Outcome out = RunQuorumd(dir, {"--data-dir", file + "/data", "--listen-client-urls", url,
-                                 "--advertise-client-urls", url});
+                                 "--advertise-client-urls", url, "--listen-peer-urls", peer,
+                                 "--initial-advertise-peer-urls", peer});
   EXPECT_EQ(out.exit_code, 1);
   EXPECT_NE(out.log.find("data dir"), std::string::npos) << out.log;
 }
@@ -58,8 +60,10 @@ TEST(Startup, PortInUseIsReported) {
   socklen_t len = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  std::string peer = "http://127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
   Outcome out = RunQuorumd(dir, {"--data-dir", dir.path() + "/data", "--listen-client-urls",
-                                 url, "--advertise-client-urls", url});
+                                 url, "--advertise-client-urls", url, "--listen-peer-urls", peer,
+                                 "--initial-advertise-peer-urls", peer});
   close(fd);
   EXPECT_EQ(out.exit_code, 1);
   EXPECT_NE(out.log.find("cannot listen"), std::string::npos) << out.log;

@@ -112,4 +112,33 @@ std::string ChildProcess::Log() const {
 
 std::string QuorumdPath() { return QUORUM_QUORUMD_PATH; }
 
+std::vector<MemberSpec> LoopbackCluster(int count) {
+  std::vector<MemberSpec> members;
+  for (int i = 1; i <= count; ++i) {
+    members.push_back({"m" + std::to_string(i), FreeLoopbackPort(), FreeLoopbackPort()});
+  }
+  return members;
+}
+
+std::vector<std::string> QuorumdArgs(const MemberSpec& self, const std::vector<MemberSpec>& cluster,
+                                     const std::string& data_dir, std::vector<std::string> extra) {
+  std::string initial;
+  for (const auto& m : cluster) {
+    if (!initial.empty()) initial += ",";
+    initial += m.name + "=" + m.PeerUrl();
+  }
+  std::vector<std::string> args = {QuorumdPath(),
+                                   "--name", self.name,
+                                   "--data-dir", data_dir,
+                                   "--listen-client-urls", self.ClientUrl(),
+                                   "--advertise-client-urls", self.ClientUrl(),
+                                   "--listen-peer-urls", self.PeerUrl(),
+                                   "--initial-advertise-peer-urls", self.PeerUrl(),
+                                   "--initial-cluster", initial,
+                                   "--initial-cluster-token", "quorum-test",
+                                   "--log-level", "warn"};
+  for (auto& e : extra) args.push_back(std::move(e));
+  return args;
+}
+
 }  // namespace quorum::testing

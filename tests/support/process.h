@@ -56,6 +56,25 @@ class ChildProcess {
 // Where the built quorumd is (set by the build).
 std::string QuorumdPath();
 
+// One member of a test cluster on loopback.
+struct MemberSpec {
+  std::string name;
+  int client_port = 0;
+  int peer_port = 0;
+  std::string ClientUrl() const { return "http://127.0.0.1:" + std::to_string(client_port); }
+  std::string PeerUrl() const { return "http://127.0.0.1:" + std::to_string(peer_port); }
+  std::string Endpoint() const { return "127.0.0.1:" + std::to_string(client_port); }
+};
+
+// `count` members named m1..mN with free loopback ports.
+std::vector<MemberSpec> LoopbackCluster(int count);
+
+// quorumd's command line (etcd flag names) for member `self` of `cluster`, data under
+// `data_dir`. Extra flags are appended.
+std::vector<std::string> QuorumdArgs(const MemberSpec& self, const std::vector<MemberSpec>& cluster,
+                                     const std::string& data_dir,
+                                     std::vector<std::string> extra = {});
+
 }  // namespace quorum::testing
 
 #endif  // QUORUM_TESTS_SUPPORT_PROCESS_H_

@@ -1,0 +1,220 @@
+#include "server/raft_driver.h"
+
+#include <cstdlib>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "proto/etcd_errors.h"
+#include "server/peer/transport.h"
+#include "spdlog/spdlog.h"
+
+namespace quorum::server {
+
+RaftDriver::RaftDriver(const Options& options, storage::RaftLogStore* log,
+                       PeerTransport* transport, Hooks hooks)
+    : options_(options), log_(log), transport_(transport), hooks_(std::move(hooks)) {}
+
+absl::StatusOr<std::unique_ptr<RaftDriver>> RaftDriver::Start(const Options& options,
+                                                              storage::RaftLogStore* log,
+                                                              PeerTransport* transport,
+                                                              Hooks hooks) {
+  std::unique_ptr<RaftDriver> driver(new RaftDriver(options, log, transport, std::move(hooks)));
+  raft::Config config;
+  config.id = options.id;
+  config.storage = log;
+  config.applied = options.applied;
+  config.election_tick = options.election_ticks;
+  config.heartbeat_tick = 1;
+  config.seed = options.seed;
+  config.pre_vote = true;
+  config.check_quorum = true;
+  auto node = raft::RawNode::Create(config);
+  if (!node.ok()) return node.status();
+  driver->node_ = *std::move(node);
+  driver->PublishStatus();
+  driver->thread_ = std::thread([d = driver.get()] { d->Loop(); });
+  return driver;
+}
+
+RaftDriver::~RaftDriver() { Stop(); }
+
+void RaftDriver::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void RaftDriver::Push(Event event) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  events_.push_back(std::move(event));
+}
+
+void RaftDriver::Propose(std::string data, ErrorCallback on_error) {
+  Push(ProposeEvent{std::move(data), std::move(on_error)});
+}
+void RaftDriver::ProposeConfChange(raftpb::ConfChange change, ErrorCallback on_error) {
+  Push(ConfChangeEvent{std::move(change), std::move(on_error)});
+}
+void RaftDriver::ReadIndex(std::string ctx, ErrorCallback on_error) {
+  Push(ReadEvent{std::move(ctx), std::move(on_error)});
+}
+void RaftDriver::TransferLeadership(uint64_t transferee) { Push(TransferEvent{transferee}); }
+void RaftDriver::Step(raftpb::Message message) { Push(StepEvent{std::move(message)}); }
+void RaftDriver::ReportUnreachable(uint64_t peer) { Push(ReportEvent{peer, false, false}); }
+void RaftDriver::ReportSnapshot(uint64_t peer, bool ok) { Push(ReportEvent{peer, true, ok}); }
+void RaftDriver::Compact(uint64_t applied, raftpb::ConfState conf_state, uint64_t keep) {
+  Push(CompactEvent{applied, std::move(conf_state), keep});
+}
+
+DriverStatus RaftDriver::Status() const {
+  absl::MutexLock lock(&mu_);
+  return status_;
+}
+
+namespace {
+
+// Raft refuses a proposal at once when it has nobody to give it to; etcd answers "no leader".
+absl::Status ProposalError(const absl::Status& status) {
+  if (absl::IsUnavailable(status)) return ErrNoLeader();
+  if (absl::IsResourceExhausted(status)) return ErrTooManyRequests();
+  return status;
+}
+
+}  // namespace
+
+void RaftDriver::Handle(Event& event) {
+  std::visit(
+      [this](auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, ProposeEvent>) {
+          absl::Status s = node_->Propose(std::move(e.data));
+          if (!s.ok()) e.on_error(ProposalError(s));
+        } else if constexpr (std::is_same_v<T, ConfChangeEvent>) {
+          absl::Status s = node_->ProposeConfChange(e.change);
+          if (!s.ok()) e.on_error(absl::IsFailedPrecondition(s) ? s : ProposalError(s));
+        } else if constexpr (std::is_same_v<T, ReadEvent>) {
+          absl::Status s = node_->ReadIndex(std::move(e.ctx));
+          if (!s.ok()) e.on_error(ProposalError(s));
+        } else if constexpr (std::is_same_v<T, TransferEvent>) {
+          node_->TransferLeadership(e.transferee);
+        } else if constexpr (std::is_same_v<T, StepEvent>) {
+          absl::Status s = node_->Step(e.message);
+          if (!s.ok()) spdlog::debug("raft step: {}", s.ToString());
+        } else if constexpr (std::is_same_v<T, ReportEvent>) {
+          if (e.snapshot) {
+            node_->ReportSnapshot(e.peer, e.ok);
+          } else {
+            node_->ReportUnreachable(e.peer);
+          }
+        } else if constexpr (std::is_same_v<T, CompactEvent>) {
+          uint64_t compact_to = e.applied > e.keep ? e.applied - e.keep : 0;
+          absl::Status s = log_->CreateSnapshot(e.applied, e.conf_state, compact_to);
+          if (!s.ok()) spdlog::warn("raft log compaction at {}: {}", e.applied, s.ToString());
+        }
+      },
+      event);
+}
+
+void RaftDriver::Loop() {
+  absl::Time next_tick = absl::Now() + absl::FromChrono(options_.tick);
+  while (true) {
+    std::deque<Event> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithDeadline(absl::Condition(
+                                +[](RaftDriver* d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d->mu_) {
+                                  return d->stopping_ || !d->events_.empty();
+                                },
+                                this),
+                            next_tick);
+      if (stopping_) return;
+      batch.swap(events_);
+    }
+    for (auto& event : batch) Handle(event);
+    absl::Time now = absl::Now();
+    if (now >= next_tick) {
+      node_->Tick();
+      next_tick += absl::FromChrono(options_.tick);
+      // After a stall (a long fsync), don't fire a burst of ticks: that would start elections.
+      if (next_tick < now) next_tick = now + absl::FromChrono(options_.tick);
+    }
+    if (!DrainReady()) {
+      spdlog::critical("raft log write failed; stopping to avoid acknowledging lost data");
+      std::abort();
+    }
+    PublishStatus();
+  }
+}
+
+bool RaftDriver::DrainReady() {
+  while (node_->HasReady()) {
+    raft::Ready ready = node_->GetReady();
+    if (ready.soft_state.has_value()) {
+      if (ready.soft_state->lead != last_lead_) {
+        last_lead_ = ready.soft_state->lead;
+        if (hooks_.leader_changed) hooks_.leader_changed(last_lead_, node_->Status().term);
+      }
+    }
+    if (ready.snapshot.has_value()) {
+      absl::Status installed = hooks_.install_snapshot(*ready.snapshot);
+      if (!installed.ok()) {
+        spdlog::critical("installing snapshot at {}: {}", ready.snapshot->metadata().index(),
+                         installed.ToString());
+        return false;
+      }
+    }
+    // A leader may send its appends while its own write runs (Raft thesis §10.2.1): commit is
+    // computed from replies handled on this thread after Save() below has returned, so the
+    // leader's copy is durable before it counts. Everyone else answers only after persisting:
+    // votes and append replies promise durability.
+    const bool leader = last_lead_ == options_.id;
+    if (leader) transport_->Send(std::move(ready.messages));
+    absl::Status saved =
+        log_->Save(ready.snapshot, ready.entries, ready.hard_state, ready.must_sync && options_.sync);
+    if (!saved.ok()) {
+      spdlog::critical("raft log save: {}", saved.ToString());
+      return false;
+    }
+    if (!leader) transport_->Send(std::move(ready.messages));
+
+    if (!ready.committed_entries.empty()) {
+      std::vector<CommittedEntry> committed;
+      committed.reserve(ready.committed_entries.size());
+      for (auto& entry : ready.committed_entries) {
+        CommittedEntry c;
+        if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {
+          raftpb::ConfChange change;
+          if (change.ParseFromString(entry.data())) {
+            c.conf_state = node_->ApplyConfChange(change);
+          }
+        }
+        c.entry = std::move(entry);
+        committed.push_back(std::move(c));
+      }
+      hooks_.apply(std::move(committed));
+    }
+    for (const auto& read : ready.read_states) hooks_.read_ready(read.index, read.request_ctx);
+    node_->Advance();
+  }
+  return true;
+}
+
+void RaftDriver::PublishStatus() {
+  raft::NodeStatus s = node_->Status();
+  auto last = log_->LastIndex();
+  absl::MutexLock lock(&mu_);
+  status_.id = s.id;
+  status_.term = s.term;
+  status_.lead = s.lead;
+  status_.role = s.role;
+  status_.commit = s.commit;
+  status_.last_index = last.ok() ? *last : 0;
+  status_.conf_state = s.conf_state;
+  status_.progress = std::move(s.progress);
+}
+
+}  // namespace quorum::server

@@ -1,0 +1,160 @@
+// RaftDriver: the member loop. One thread owns the Raft state machine (raft::RawNode): it feeds
+// it ticks, peer messages, proposals and read requests, and handles each Ready in order —
+// persist entries and hard state in one synced batch (group commit), send messages, hand
+// committed entries to the applier, release linearizable reads — then calls Advance().
+//
+// Everything reaches the loop through a queue, so callers on gRPC and transport threads never
+// block on Raft. Failures are reported through the callbacks given with each request.
+#ifndef QUORUM_SERVER_RAFT_DRIVER_H_
+#define QUORUM_SERVER_RAFT_DRIVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "raft/raw_node.h"
+#include "raftpb/raft.pb.h"
+#include "storage/raft_log_store.h"
+
+namespace quorum::server {
+
+class PeerTransport;
+
+// A committed entry as the applier receives it. For a conf change, `conf_state` is the
+// membership after it (the driver already applied it to Raft, before Advance, as Raft requires).
+struct CommittedEntry {
+  raftpb::Entry entry;
+  std::optional<raftpb::ConfState> conf_state;
+};
+
+struct DriverStatus {
+  uint64_t id = 0;
+  uint64_t term = 0;
+  uint64_t lead = 0;
+  raft::Role role = raft::Role::kFollower;
+  uint64_t commit = 0;
+  uint64_t last_index = 0;
+  raftpb::ConfState conf_state;
+  std::map<uint64_t, raft::ProgressStatus> progress;  // leader only
+};
+
+class RaftDriver {
+ public:
+  using ErrorCallback = std::function<void(absl::Status)>;
+
+  struct Hooks {
+    // Committed entries, in log order, on the driver thread. Must only queue them.
+    std::function<void(std::vector<CommittedEntry>)> apply;
+    // A released linearizable read: serve `ctx` once the applied index reaches `index`.
+    std::function<void(uint64_t index, const std::string& ctx)> read_ready;
+    // Leadership changed (lead 0: none known).
+    std::function<void(uint64_t lead, uint64_t term)> leader_changed;
+    // A snapshot from the leader must replace the state machine. Called on the driver thread
+    // before the snapshot's metadata is saved; returns only once the state is installed.
+    std::function<absl::Status(const raftpb::Snapshot&)> install_snapshot;
+  };
+
+  struct Options {
+    uint64_t id = 0;
+    uint64_t applied = 0;
+    std::chrono::milliseconds tick{100};
+    int election_ticks = 10;
+    bool sync = true;
+    uint64_t seed = 0;
+  };
+
+  // Starts the loop thread. `log` and `transport` must outlive the driver.
+  static absl::StatusOr<std::unique_ptr<RaftDriver>> Start(const Options& options,
+                                                           storage::RaftLogStore* log,
+                                                           PeerTransport* transport, Hooks hooks);
+  ~RaftDriver();
+
+  // Proposes `data` as a log entry. `on_error` runs (on the driver thread) only if Raft refuses
+  // the proposal at once (no leader, overloaded); a proposal accepted but later lost is noticed
+  // by the caller's deadline.
+  void Propose(std::string data, ErrorCallback on_error);
+  void ProposeConfChange(raftpb::ConfChange change, ErrorCallback on_error);
+  // Asks for a linearizable read point for `ctx`; hooks.read_ready fires when it is known.
+  void ReadIndex(std::string ctx, ErrorCallback on_error);
+  void TransferLeadership(uint64_t transferee);
+  // A message from a peer, or transport feedback.
+  void Step(raftpb::Message message);
+  void ReportUnreachable(uint64_t peer);
+  void ReportSnapshot(uint64_t peer, bool ok);
+  // Records a snapshot point at the applied index and compacts the log below it, keeping
+  // `keep` entries for slow followers. Runs on the driver thread.
+  void Compact(uint64_t applied, raftpb::ConfState conf_state, uint64_t keep);
+
+  DriverStatus Status() const;
+
+  // Stops the loop; pending callbacks are not run afterwards.
+  void Stop();
+
+ private:
+  struct ProposeEvent {
+    std::string data;
+    ErrorCallback on_error;
+  };
+  struct ConfChangeEvent {
+    raftpb::ConfChange change;
+    ErrorCallback on_error;
+  };
+  struct ReadEvent {
+    std::string ctx;
+    ErrorCallback on_error;
+  };
+  struct TransferEvent {
+    uint64_t transferee;
+  };
+  struct StepEvent {
+    raftpb::Message message;
+  };
+  struct ReportEvent {
+    uint64_t peer;
+    bool snapshot;
+    bool ok;
+  };
+  struct CompactEvent {
+    uint64_t applied;
+    raftpb::ConfState conf_state;
+    uint64_t keep;
+  };
+  using Event = std::variant<ProposeEvent, ConfChangeEvent, ReadEvent, TransferEvent, StepEvent,
+                             ReportEvent, CompactEvent>;
+
+  RaftDriver(const Options& options, storage::RaftLogStore* log, PeerTransport* transport,
+             Hooks hooks);
+  void Push(Event event);
+  void Loop();
+  void Handle(Event& event);
+  // Processes every Ready the node has; returns false on a fatal storage error.
+  bool DrainReady();
+  void PublishStatus();
+
+  const Options options_;
+  storage::RaftLogStore* const log_;
+  PeerTransport* const transport_;
+  Hooks hooks_;
+  std::unique_ptr<raft::RawNode> node_;  // driver thread only
+  uint64_t last_lead_ = 0;                // driver thread only
+
+  mutable absl::Mutex mu_;
+  std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  DriverStatus status_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace quorum::server
+
+#endif  // QUORUM_SERVER_RAFT_DRIVER_H_
