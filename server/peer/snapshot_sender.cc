@@ -38,12 +38,10 @@ void SnapshotSender::Start(raftpb::Message message) {
                  config_.peer_id, message.snapshot().metadata().index());
     return;
   }
-  // The previous transfer's thread has cleared in_flight_ as its last step, so this join is
-  // immediate.
-  if (thread_.joinable()) thread_.join();
   in_flight_ = true;
-  thread_ =
-      std::thread([this, message = std::move(message)]() mutable { Run(std::move(message)); });
+  pending_ = std::move(message);
+  // The thread lives from the first snapshot to Stop; a peer that never needs one never has it.
+  if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
 }
 
 void SnapshotSender::RequestStop() {
@@ -66,20 +64,36 @@ bool SnapshotSender::Stopping() {
   return stopping_;
 }
 
-void SnapshotSender::Run(raftpb::Message message) {
-  const uint64_t index = message.snapshot().metadata().index();
-  absl::Status status = Transfer(message);
-  if (status.ok()) {
-    PeerCounters::Add(counters_->snapshots_sent, 1);
-    spdlog::info("sent snapshot at index {} to member {:x}", index, config_.peer_id);
-  } else {
-    spdlog::warn("sending snapshot at index {} to member {:x} failed: {}", index, config_.peer_id,
-                 status.ToString());
+bool SnapshotSender::HasWork() const { return stopping_ || pending_.has_value(); }
+
+void SnapshotSender::Run() {
+  while (true) {
+    raftpb::Message message;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &SnapshotSender::HasWork));
+      if (stopping_) return;
+      message = *std::move(pending_);
+      pending_.reset();
+    }
+    const uint64_t index = message.snapshot().metadata().index();
+    absl::Status status = Transfer(message);
+    if (status.ok()) {
+      PeerCounters::Add(counters_->snapshots_sent, 1);
+      spdlog::info("sent snapshot at index {} to member {:x}", index, config_.peer_id);
+    } else {
+      spdlog::warn("sending snapshot at index {} to member {:x} failed: {}", index, config_.peer_id,
+                   status.ToString());
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      // A stopping transport reports nothing: its owner no longer listens.
+      if (stopping_) return;
+      // Cleared before the report: Raft may answer a failure with a new snapshot at once.
+      in_flight_ = false;
+    }
+    callbacks_->snapshot_status(config_.peer_id, status.ok());
   }
-  // A stopping transport reports nothing: its owner no longer listens.
-  if (!Stopping()) callbacks_->snapshot_status(config_.peer_id, status.ok());
-  absl::MutexLock lock(&mu_);
-  in_flight_ = false;
 }
 
 absl::Status SnapshotSender::Transfer(const raftpb::Message& message) {

@@ -2,6 +2,9 @@
 // the state machine for a reader (Callbacks::open_snapshot), streams the records in chunks on a
 // RaftPeer.Snapshot call and reports the outcome (Callbacks::snapshot_status). At most one
 // transfer per peer is in flight. Owned by that peer's PeerSender.
+//
+// open_snapshot and the reader run on the transfer thread, so a slow reader never holds up
+// Send; Stop cancels the call but waits for a reader's Next in progress to return.
 #ifndef QUORUM_SERVER_PEER_SNAPSHOT_SENDER_H_
 #define QUORUM_SERVER_PEER_SNAPSHOT_SENDER_H_
 
@@ -11,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -49,7 +53,8 @@ class SnapshotSender {
   void Join();
 
  private:
-  void Run(raftpb::Message message);
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Run();
   absl::Status Transfer(const raftpb::Message& message);
   bool Stopping();
 
@@ -60,7 +65,9 @@ class SnapshotSender {
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // From Start until the status is reported.
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<raftpb::Message> pending_ ABSL_GUARDED_BY(mu_);
   // The transfer's call, so that RequestStop can cancel it.
   grpc::ClientContext* active_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread thread_ ABSL_GUARDED_BY(mu_);
