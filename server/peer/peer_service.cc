@@ -223,7 +223,16 @@ absl::Status RaftPeerService::CheckHello(const internalpb::PeerHello& hello) con
 bool RaftPeerService::Deliver(internalpb::MessageBatch* batch) {
   absl::ReaderMutexLock lock(&deliver_mu_);
   if (!delivery_open_) return false;
-  for (raftpb::Message& message : *batch->mutable_messages()) deliver_(std::move(message));
+  for (raftpb::Message& message : *batch->mutable_messages()) {
+    // A MSG_SNAPSHOT reaches Raft only through Snapshot, with its state staged; one on the
+    // message stream would carry no usable state.
+    if (message.type() == raftpb::MSG_SNAPSHOT) {
+      spdlog::warn("dropped MSG_SNAPSHOT from member {:x} sent on the message stream",
+                   message.from());
+      continue;
+    }
+    deliver_(std::move(message));
+  }
   return true;
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,10 @@ namespace quorum::server {
 namespace {
 
 constexpr char kTmpSuffix[] = ".tmp";
+
+// Tells apart the staging files of transfers of the same snapshot: a sender that gave up and
+// retried may still have its first stream being staged here, and the two must not share a file.
+std::atomic<uint64_t> next_staging_id{1};
 
 absl::Status ErrnoError(absl::string_view what, const std::string& path, int error) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(error)));
@@ -74,7 +79,7 @@ absl::Status PrepareSnapshotDir(const std::string& dir) {
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
     std::string name = entry.path().filename().string();
-    if (absl::EndsWith(name, absl::StrCat(".snap", kTmpSuffix))) {
+    if (absl::StrContains(name, ".snap.") && absl::EndsWith(name, kTmpSuffix)) {
       spdlog::info("removing unfinished staged snapshot {}", entry.path().string());
       std::filesystem::remove(entry.path(), error);
     }
@@ -89,7 +94,7 @@ absl::Status PrepareSnapshotDir(const std::string& dir) {
 absl::StatusOr<std::unique_ptr<SnapshotStagingFile>> SnapshotStagingFile::Create(
     const std::string& dir, const std::string& name) {
   std::string final_path = (std::filesystem::path(dir) / name).string();
-  std::string tmp_path = absl::StrCat(final_path, kTmpSuffix);
+  std::string tmp_path = absl::StrCat(final_path, ".", next_staging_id.fetch_add(1), kTmpSuffix);
   int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("create", tmp_path, errno);
   return std::make_unique<SnapshotStagingFile>(dir, std::move(tmp_path), std::move(final_path), fd);

@@ -22,13 +22,13 @@ namespace quorum::server {
 // "<term>-<index>.snap" in hex, so that names sort by position in the log (etcd's naming).
 std::string StagedSnapshotName(uint64_t term, uint64_t index);
 
-// Creates `dir` if missing and removes the ".snap.tmp" files a crash left behind: they were never
-// renamed, so nothing refers to them.
+// Creates `dir` if missing and removes the ".snap.<n>.tmp" files a crash left behind: they were
+// never renamed, so nothing refers to them.
 absl::Status PrepareSnapshotDir(const std::string& dir);
 
 // One snapshot being staged: length-delimited SnapshotChunk frames appended to
-// "<dir>/<name>.tmp"; Commit() makes it durable and renames it to "<dir>/<name>". Dropping an
-// uncommitted file removes it. Not thread-safe; one owner at a time.
+// "<dir>/<name>.<n>.tmp" (n unique in the process); Commit() makes it durable and renames it to
+// "<dir>/<name>". Dropping an uncommitted file removes it. Not thread-safe; one owner at a time.
 class SnapshotStagingFile {
  public:
   static absl::StatusOr<std::unique_ptr<SnapshotStagingFile>> Create(const std::string& dir,
