@@ -50,12 +50,17 @@ class PeerTransport {
     // An inbound message for Raft. For MSG_SNAPSHOT, message.snapshot().data() holds the path of
     // the staged file (length-delimited SnapshotChunk frames) instead of the state itself.
     std::function<void(raftpb::Message)> deliver;
-    // A message to `peer` could not be sent (connection down, queue full).
+    // A message to `peer` could not be sent (connection down, queue full). Called once per
+    // loss (a failed write, a failed reconnect, an overflow), not once per message.
     std::function<void(uint64_t peer)> unreachable;
-    // A snapshot to `peer` was received and acknowledged (ok) or failed.
+    // A snapshot to `peer` was received and acknowledged (ok) or failed. Exactly one per
+    // transfer started, except transfers cut short by Stop or RemovePeer. A MSG_SNAPSHOT sent
+    // while one to the same peer is in flight is dropped without a status.
     std::function<void(uint64_t peer, bool ok)> snapshot_status;
     // Called for each outgoing MSG_SNAPSHOT: returns the message to send (its snapshot metadata
     // may be moved forward to the state actually captured) and a reader of that state.
+    // Runs on the peer's snapshot thread, not inside Send, so it may take its time; the reader
+    // is used on that thread too, and Stop waits for a Next() in progress.
     std::function<absl::StatusOr<std::pair<raftpb::Message, std::unique_ptr<SnapshotReader>>>(
         const raftpb::Message&)>
         open_snapshot;
@@ -92,7 +97,8 @@ class PeerTransport {
     uint64_t snapshots_sent = 0;      // acknowledged by the peer
     uint64_t snapshots_received = 0;  // staged and delivered
   };
-  virtual Stats GetStats() const = 0;
+  // Not pure, so that test doubles of the transport need not count.
+  virtual Stats GetStats() const { return {}; }
 };
 
 // Reads a staged snapshot file written by the transport, one chunk at a time.
