@@ -21,6 +21,9 @@ KvClient::KvClient(const std::string& endpoint, std::chrono::milliseconds timeou
   // reachable again within about a second.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // After a failed connect the channel asks its resolver again, and the DNS resolver's default
+  // pause between resolutions (30 s, in practice ~5 s) would hold the reconnect back.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 100);
   channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
   kv_ = etcdserverpb::KV::NewStub(channel_);
   maintenance_ = etcdserverpb::Maintenance::NewStub(channel_);
@@ -89,9 +92,15 @@ absl::Status KvClient::WaitReady(std::chrono::milliseconds wait) {
   auto deadline = std::chrono::steady_clock::now() + wait;
   absl::Status last = absl::DeadlineExceededError("endpoint never answered");
   while (std::chrono::steady_clock::now() < deadline) {
-    auto status = Status();
+    // Short attempts: a call made while the server is still starting can wait for the whole
+    // deadline on a connection that is never completed.
+    etcdserverpb::StatusResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(250));
+    absl::Status status =
+        FromGrpc(maintenance_->Status(&context, etcdserverpb::StatusRequest(), &response));
     if (status.ok()) return absl::OkStatus();
-    last = status.status();
+    last = status;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return last;

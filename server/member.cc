@@ -13,6 +13,7 @@
 #include "server/peer/transport.h"
 #include "server/snapshot_bridge.h"
 #include "spdlog/spdlog.h"
+#include "storage/state_snapshot.h"
 
 namespace quorum::server {
 namespace {
@@ -106,6 +107,12 @@ absl::Status Member::Open() {
   auto backend = storage::Backend::Open(options);
   if (!backend.ok()) return backend.status();
   backend_ = *std::move(backend);
+
+  // A crash in the middle of installing a leader's snapshot leaves two states mixed: start
+  // from nothing instead, and the leader sends the snapshot again.
+  auto interrupted = storage::StateInstaller::RecoverInterrupted(backend_.get());
+  if (!interrupted.ok()) return interrupted.status();
+  if (*interrupted) spdlog::warn("an interrupted snapshot install was discarded");
 
   // The Raft log's synced appends make every applied entry durable (one WAL for both), so the
   // store itself need not fsync; a crash replays the log from the applied index.
@@ -382,9 +389,10 @@ void Member::ProposeConfChange(raftpb::ConfChangeType type, etcdserverpb::Member
 }
 
 void Member::AddMember(etcdserverpb::Member member, absl::Time deadline, Done done) {
-  ProposeConfChange(member.islearner() ? raftpb::CONF_CHANGE_ADD_LEARNER
-                                       : raftpb::CONF_CHANGE_ADD_VOTER,
-                    std::move(member), deadline, std::move(done));
+  // Decided before the call: argument evaluation order would let the move come first.
+  const raftpb::ConfChangeType type =
+      member.islearner() ? raftpb::CONF_CHANGE_ADD_LEARNER : raftpb::CONF_CHANGE_ADD_VOTER;
+  ProposeConfChange(type, std::move(member), deadline, std::move(done));
 }
 
 void Member::RemoveMember(uint64_t id, absl::Time deadline, Done done) {
@@ -555,6 +563,8 @@ void Member::ApplyLoop() {
       applied_index_ = store_->Applied().index;
       MaybeCompactLog();
     }
+    for (auto& [id, result] : completions_) waits_.CompleteWrite(id, std::move(result));
+    completions_.clear();
     waits_.ReleaseReads(applied_index_.load());
   }
 }
@@ -599,7 +609,7 @@ void Member::ApplyEntry(const CommittedEntry& committed) {
   } else {
     result = applier_->Apply(request, meta);
   }
-  if (request.proposer() == member_id_) waits_.CompleteWrite(request.id(), std::move(result));
+  if (request.proposer() == member_id_) completions_.emplace_back(request.id(), std::move(result));
 }
 
 void Member::ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState& conf_state) {
@@ -637,7 +647,7 @@ void Member::ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState
   spdlog::info("membership change at index {}: {} {} ({})", entry.index(),
                change.type() == raftpb::CONF_CHANGE_REMOVE ? "removed" : "added",
                IdToHex(change.node_id()), member.name());
-  if (context.proposer() == member_id_) waits_.CompleteWrite(context.id(), ApplyResult{});
+  if (context.proposer() == member_id_) completions_.emplace_back(context.id(), ApplyResult{});
   if (change.type() == raftpb::CONF_CHANGE_REMOVE && change.node_id() == member_id_) {
     // etcd behaviour: a removed member stops; it may not serve or vote any more.
     spdlog::warn("this member was removed from the cluster; shutting down");

@@ -156,6 +156,9 @@ class Member {
 
   // Apply-thread state.
   raftpb::ConfState conf_state_;
+  // Waiters completed by the entries being applied; run once state_mu_ is released, since a
+  // completion may read the member (headers, member lists).
+  std::vector<std::pair<uint64_t, ApplyResult>> completions_;
   uint64_t last_snapshot_index_ = 0;
 
   absl::Mutex apply_mu_;

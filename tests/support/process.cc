@@ -45,6 +45,8 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // Kept for a look at the members' logs when debugging a failure.
+  if (std::getenv("QUORUM_KEEP_TEST_DIRS") != nullptr) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
@@ -136,7 +138,7 @@ std::vector<std::string> QuorumdArgs(const MemberSpec& self, const std::vector<M
                                    "--initial-advertise-peer-urls", self.PeerUrl(),
                                    "--initial-cluster", initial,
                                    "--initial-cluster-token", "quorum-test",
-                                   "--log-level", "warn"};
+                                   "--log-level", "info"};
   for (auto& e : extra) args.push_back(std::move(e));
   return args;
 }
