@@ -107,3 +107,18 @@ absl::Status KvClient::WaitReady(std::chrono::milliseconds wait) {
 }
 
 }  // namespace quorum::client
+
+namespace quorum::client {
+
+absl::Status KvClient::WaitLeader(std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  if (auto s = WaitReady(wait); !s.ok()) return s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto status = Status();
+    if (status.ok() && status->leader() != 0) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError("no leader elected in time");
+}
+
+}  // namespace quorum::client

@@ -33,6 +33,8 @@ class KvClient {
 
   // Waits until the endpoint answers Status, or `wait` passes.
   absl::Status WaitReady(std::chrono::milliseconds wait);
+  // Waits until the endpoint answers Status naming a leader, or `wait` passes.
+  absl::Status WaitLeader(std::chrono::milliseconds wait);
 
  private:
   std::unique_ptr<grpc::ClientContext> NewContext() const;

@@ -264,6 +264,8 @@ absl::Status Member::StartReplication() {
       static_cast<int>(config_.election_timeout_ms / config_.heartbeat_interval_ms);
   options.sync = !config_.unsafe_no_fsync;
   options.seed = member_id_ ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  options.campaign_at_start =
+      conf_state_.voters_size() == 1 && conf_state_.voters(0) == member_id_;
   RaftDriver::Hooks hooks;
   hooks.apply = [this](std::vector<CommittedEntry> entries) {
     absl::MutexLock lock(&apply_mu_);

@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<RaftDriver>> RaftDriver::Start(const Options& opt
   auto node = raft::RawNode::Create(config);
   if (!node.ok()) return node.status();
   driver->node_ = *std::move(node);
+  if (options.campaign_at_start) driver->node_->Campaign();
   driver->PublishStatus();
   driver->thread_ = std::thread([d = driver.get()] { d->Loop(); });
   return driver;

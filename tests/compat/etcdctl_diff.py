@@ -134,8 +134,9 @@ class Server:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
+            # A linearizable read succeeds only once the member has a leader.
             r = subprocess.run([etcdctl, "--endpoints", self.endpoint, "--command-timeout=2s",
-                                "endpoint", "status"], capture_output=True, timeout=10)
+                                "get", "readiness-probe"], capture_output=True, timeout=10)
             if r.returncode == 0:
                 return
             time.sleep(0.1)

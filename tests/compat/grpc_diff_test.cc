@@ -229,7 +229,7 @@ TEST(GrpcDiff, KvSessionMatchesEtcd) {
     t.process = std::make_unique<ChildProcess>(
         argv, dir.path() + (is_etcd ? "/etcd.log" : "/quorumd.log"));
     client::KvClient probe("127.0.0.1:" + std::to_string(port));
-    EXPECT_TRUE(probe.WaitReady(std::chrono::seconds(30)).ok()) << t.process->Log();
+    EXPECT_TRUE(probe.WaitLeader(std::chrono::seconds(30)).ok()) << t.process->Log();
     t.channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                     grpc::InsecureChannelCredentials());
     t.kv = etcdserverpb::KV::NewStub(t.channel);

@@ -25,7 +25,7 @@ class Quorumd {
     process_ = std::make_unique<ChildProcess>(
         testing::QuorumdArgs(spec_, {spec_}, dir_ + "/data"), dir_ + "/quorumd.log");
     client::KvClient probe(endpoint_);
-    ASSERT_TRUE(probe.WaitReady(std::chrono::seconds(20)).ok()) << process_->Log();
+    ASSERT_TRUE(probe.WaitLeader(std::chrono::seconds(20)).ok()) << process_->Log();
   }
   void Kill9() { process_->Kill(); }
   const std::string& endpoint() const { return endpoint_; }
