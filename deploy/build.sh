@@ -14,7 +14,7 @@ if [[ "${1:-}" == "--sanitize" ]]; then
   shift
   dir="$root/build-asan"
   cmake -S "$root" -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Debug -DQUORUM_SANITIZE=ON \
-    -DQUORUM_BUILD_BENCHMARKS=OFF >/dev/null
+    -DQUORUM_BUILD_BENCHMARKS=OFF -DQUORUM_BUILD_PROGRAMS=OFF >/dev/null
 else
   dir="$root/build"
   cmake -S "$root" -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -2,9 +2,35 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "proto/etcd_errors.h"
 
 namespace quorum::server {
+
+namespace {
+constexpr char kAlarmPrefix[] = "alarm/";
+}  // namespace
+
+std::string AlarmSet::Key(const etcdserverpb::AlarmMember& alarm) {
+  return absl::StrCat(kAlarmPrefix, alarm.memberid(), "/", static_cast<int>(alarm.alarm()));
+}
+
+absl::Status AlarmSet::Load(storage::Backend* backend) {
+  std::vector<etcdserverpb::AlarmMember> alarms;
+  std::unique_ptr<rocksdb::Iterator> it(backend->db()->NewIterator(
+      rocksdb::ReadOptions(), backend->Family(storage::ColumnFamily::kMembers)));
+  for (it->Seek(kAlarmPrefix); it->Valid() && it->key().starts_with(kAlarmPrefix); it->Next()) {
+    etcdserverpb::AlarmMember alarm;
+    if (!alarm.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("corrupt alarm record");
+    }
+    alarms.push_back(alarm);
+  }
+  if (!it->status().ok()) return storage::FromRocksStatus(it->status(), "reading alarms");
+  absl::MutexLock lock(&mu_);
+  alarms_ = std::move(alarms);
+  return absl::OkStatus();
+}
 
 bool AlarmSet::Has(etcdserverpb::AlarmType type) const {
   absl::MutexLock lock(&mu_);
@@ -104,14 +130,19 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& request,
     case InternalRequest::kAlarm: {
       const auto& alarm = request.alarm();
       auto response = std::make_unique<etcdserverpb::AlarmResponse>();
-      if (alarm.action() == etcdserverpb::AlarmRequest::ACTIVATE) {
-        alarms_->Activate(alarm.memberid(), alarm.alarm());
-      } else if (alarm.action() == etcdserverpb::AlarmRequest::DEACTIVATE) {
-        alarms_->Deactivate(alarm.memberid(), alarm.alarm());
-      }
+      etcdserverpb::AlarmMember record;
+      record.set_memberid(alarm.memberid());
+      record.set_alarm(alarm.alarm());
+      bool activate = alarm.action() == etcdserverpb::AlarmRequest::ACTIVATE;
+      bool deactivate = alarm.action() == etcdserverpb::AlarmRequest::DEACTIVATE;
+      result.status = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
+        if (activate) batch->Put(alarm_family_, AlarmSet::Key(record), record.SerializeAsString());
+        if (deactivate) batch->Delete(alarm_family_, AlarmSet::Key(record));
+      });
+      if (activate) alarms_->Activate(alarm.memberid(), alarm.alarm());
+      if (deactivate) alarms_->Deactivate(alarm.memberid(), alarm.alarm());
       for (const auto& a : alarms_->List()) *response->add_alarms() = a;
       result.response = std::move(response);
-      result.status = store_->MarkApplied(meta);
       return result;
     }
     default:

@@ -23,9 +23,16 @@ struct ApplyResult {
   std::unique_ptr<google::protobuf::Message> response;
 };
 
-// Alarms raised on this member (etcd keeps them per member). Readable from any thread.
+// Alarms raised in the cluster, per member as etcd keeps them. Readable from any thread. They
+// are state like any other: applied from the log, kept in the members family (so they survive
+// a restart and travel in snapshots).
 class AlarmSet {
  public:
+  // Replaces the set with what `backend` holds.
+  absl::Status Load(storage::Backend* backend);
+  // The record that stores `alarm` (for the applier's batch).
+  static std::string Key(const etcdserverpb::AlarmMember& alarm);
+
   bool Has(etcdserverpb::AlarmType type) const;
   std::vector<etcdserverpb::AlarmMember> List() const;
   // Returns true when the set changed.
@@ -39,7 +46,8 @@ class AlarmSet {
 
 class Applier {
  public:
-  Applier(storage::MvccStore* store, AlarmSet* alarms) : store_(store), alarms_(alarms) {}
+  Applier(storage::MvccStore* store, AlarmSet* alarms, rocksdb::ColumnFamilyHandle* alarm_family)
+      : store_(store), alarms_(alarms), alarm_family_(alarm_family) {}
 
   // Applies `request` at log position `meta`. Errors that etcd returns from apply (compacted,
   // lease not found, NOSPACE while the alarm is raised) come back in the result; the applied
@@ -52,6 +60,7 @@ class Applier {
 
   storage::MvccStore* store_;
   AlarmSet* alarms_;
+  rocksdb::ColumnFamilyHandle* alarm_family_;
 };
 
 // True when the txn contains a put on any path (puts can grow the database).

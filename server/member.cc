@@ -127,12 +127,14 @@ absl::Status Member::Open() {
   if (!membership.ok()) return membership.status();
   membership_ = *std::move(membership);
 
+  if (auto s = alarms_.Load(backend_.get()); !s.ok()) return s;
   absl::MutexLock lock(&state_mu_);
   store_ = *std::move(store);
   // No lease exists until the lease service is served, so a put naming one must fail with
   // etcd's "requested lease not found".
   store_->SetLeaseChecker([](int64_t) { return false; });
-  applier_ = std::make_unique<Applier>(store_.get(), &alarms_);
+  applier_ = std::make_unique<Applier>(store_.get(), &alarms_,
+                                       backend_->Family(storage::ColumnFamily::kMembers));
   return absl::OkStatus();
 }
 
@@ -676,8 +678,10 @@ absl::Status Member::InstallSnapshot(const raftpb::Snapshot& snapshot) {
   if (!store.ok()) return store.status();
   store_ = *std::move(store);
   store_->SetLeaseChecker([](int64_t) { return false; });
-  applier_ = std::make_unique<Applier>(store_.get(), &alarms_);
+  applier_ = std::make_unique<Applier>(store_.get(), &alarms_,
+                                       backend_->Family(storage::ColumnFamily::kMembers));
   if (auto s = membership_->Reload(); !s.ok()) return s;
+  if (auto s = alarms_.Load(backend_.get()); !s.ok()) return s;
   for (const auto& m : membership_->List()) {
     if (m.id() != member_id_) transport_->SetPeer(m.id(), PeerUrls(m));
   }

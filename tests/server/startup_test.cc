@@ -1,5 +1,6 @@
 // quorumd refuses bad configurations at startup with a clear message and a non-zero exit.
 #include <arpa/inet.h>
+#include <csignal>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -7,6 +8,7 @@
 
 #include <fstream>
 
+#include "client/kv_client.h"
 #include "tests/support/process.h"
 
 namespace quorum {
@@ -74,6 +76,34 @@ TEST(Startup, TlsUrlIsRefusedClearly) {
   Outcome out = RunQuorumd(dir, {"--listen-client-urls", "https://127.0.0.1:1"});
   EXPECT_EQ(out.exit_code, 2);
   EXPECT_NE(out.log.find("TLS"), std::string::npos) << out.log;
+}
+
+}  // namespace
+}  // namespace quorum
+
+namespace quorum {
+namespace {
+
+TEST(Startup, DataDirOfAnotherClusterIsRefused) {
+  testing::TempDir dir;
+  auto spec = testing::LoopbackCluster(1)[0];
+  auto args = testing::QuorumdArgs(spec, {spec}, dir.path() + "/data");
+  {
+    testing::ChildProcess first(args, dir.path() + "/first.log");
+    client::KvClient probe(spec.Endpoint());
+    ASSERT_TRUE(probe.WaitLeader(std::chrono::seconds(20)).ok()) << first.Log();
+    first.Signal(SIGTERM);
+    ASSERT_TRUE(first.WaitExit(std::chrono::seconds(15)).has_value());
+  }
+  // Same data dir, another cluster's token.
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--initial-cluster-token") args[i + 1] = "some-other-cluster";
+  }
+  testing::ChildProcess second(args, dir.path() + "/second.log");
+  auto code = second.WaitExit(std::chrono::seconds(20));
+  ASSERT_TRUE(code.has_value()) << "quorumd started on another cluster's data dir";
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(second.Log().find("belongs to cluster"), std::string::npos) << second.Log();
 }
 
 }  // namespace
