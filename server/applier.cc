@@ -77,7 +77,10 @@ bool TxnHasPut(const etcdserverpb::TxnRequest& txn) {
 }
 
 bool Applier::RejectedByNoSpace(const internalpb::InternalRequest& request) const {
-  if (!alarms_->Has(etcdserverpb::NOSPACE)) return false;
+  return alarms_->Has(etcdserverpb::NOSPACE) && GrowsDatabase(request);
+}
+
+bool GrowsDatabase(const internalpb::InternalRequest& request) {
   switch (request.request_case()) {
     case internalpb::InternalRequest::kPut:
     case internalpb::InternalRequest::kLeaseGrant:

@@ -65,6 +65,8 @@ class Applier {
 
 // True when the txn contains a put on any path (puts can grow the database).
 bool TxnHasPut(const etcdserverpb::TxnRequest& txn);
+// True for requests that may grow the database: the ones the quota and NOSPACE refuse.
+bool GrowsDatabase(const internalpb::InternalRequest& request);
 
 }  // namespace quorum::server
 

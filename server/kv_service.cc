@@ -35,23 +35,8 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context,
                                   const RangeRequest* request, RangeResponse* response) override {
     if (auto s = CheckRangeRequest(*request); !s.ok()) return FinishUnary(context, s);
-    if (request->serializable()) {
-      auto result = member_->LocalRange(*request);
-      if (!result.ok()) return FinishUnary(context, result.status());
-      response->Swap(&*result);
-      return FinishUnary(context, absl::OkStatus());
-    }
-    // Linearizable: read once everything committed before now is applied here.
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    member_->ReadBarrier(RequestDeadline(context, *member_),
-                         [this, reactor, request, response](absl::Status ready) {
-                           if (!ready.ok()) return reactor->Finish(ToGrpcStatus(ready));
-                           auto result = member_->LocalRange(*request);
-                           if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
-                           response->Swap(&*result);
-                           reactor->Finish(grpc::Status::OK);
-                         });
-    return reactor;
+    return Read(context, request->serializable(), response,
+                [this, request] { return member_->LocalRange(*request); });
   }
 
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* context, const PutRequest* request,
@@ -79,24 +64,8 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     if (storage::MvccStore::IsReadOnlyTxn(*request)) {
       // etcd serves a read-only txn without a log entry; linearizable unless every range in it
       // is serializable.
-      if (AllRangesSerializable(*request)) {
-        auto result = member_->LocalReadTxn(*request);
-        if (!result.ok()) return FinishUnary(context, result.status());
-        response->Swap(&*result);
-        return FinishUnary(context, absl::OkStatus());
-      }
-      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-      member_->ReadBarrier(RequestDeadline(context, *member_),
-                           [this, reactor, request, response](absl::Status ready) {
-                             if (!ready.ok()) return reactor->Finish(ToGrpcStatus(ready));
-                             auto result = member_->LocalReadTxn(*request);
-                             if (!result.ok()) {
-                               return reactor->Finish(ToGrpcStatus(result.status()));
-                             }
-                             response->Swap(&*result);
-                             reactor->Finish(grpc::Status::OK);
-                           });
-      return reactor;
+      return Read(context, AllRangesSerializable(*request), response,
+                  [this, request] { return member_->LocalReadTxn(*request); });
     }
     internalpb::InternalRequest internal;
     *internal.mutable_txn() = *request;
@@ -112,6 +81,29 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   }
 
  private:
+  // Answers from the local store: at once when serializable, otherwise once everything
+  // committed before now is applied here (a linearizable read point).
+  template <typename Response, typename LocalRead>
+  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* context, bool serializable,
+                                 Response* response, LocalRead read) {
+    if (serializable) {
+      auto result = read();
+      if (!result.ok()) return FinishUnary(context, result.status());
+      response->Swap(&*result);
+      return FinishUnary(context, absl::OkStatus());
+    }
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    member_->ReadBarrier(RequestDeadline(context, *member_),
+                         [reactor, response, read = std::move(read)](absl::Status ready) {
+                           if (!ready.ok()) return reactor->Finish(ToGrpcStatus(ready));
+                           auto result = read();
+                           if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
+                           response->Swap(&*result);
+                           reactor->Finish(grpc::Status::OK);
+                         });
+    return reactor;
+  }
+
   template <typename Response>
   grpc::ServerUnaryReactor* ProposeAndFinish(grpc::CallbackServerContext* context,
                                              internalpb::InternalRequest internal,

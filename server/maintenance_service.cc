@@ -120,7 +120,16 @@ class MaintenanceService final : public Maintenance::CallbackService {
     return FinishUnary(context, absl::OkStatus());
   }
 
-  QUORUM_REFUSED_UNARY(Hash, HashRequest, HashResponse)
+  // etcd hashes its whole bbolt file here; quorum's state lives in RocksDB, so the answer is
+  // the hash of the key-value history at the current revision (equal on members that agree).
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* context, const HashRequest*,
+                                 HashResponse* response) override {
+    auto result = member_->HashKV(0);
+    if (!result.ok()) return FinishUnary(context, result.status());
+    *response->mutable_header() = result->header();
+    response->set_hash(result->hash());
+    return FinishUnary(context, absl::OkStatus());
+  }
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* context,
                                        const MoveLeaderRequest* request,
                                        MoveLeaderResponse* response) override {

@@ -65,18 +65,6 @@ int64_t QuotaCost(const internalpb::InternalRequest& request) {
   }
 }
 
-bool GrowsDatabase(const internalpb::InternalRequest& request) {
-  switch (request.request_case()) {
-    case internalpb::InternalRequest::kPut:
-    case internalpb::InternalRequest::kLeaseGrant:
-      return true;
-    case internalpb::InternalRequest::kTxn:
-      return TxnHasPut(request.txn());
-    default:
-      return false;
-  }
-}
-
 std::vector<std::string> UrlStrings(const std::vector<Url>& urls) {
   std::vector<std::string> out;
   for (const auto& u : urls) out.push_back(u.original);

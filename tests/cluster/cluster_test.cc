@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -165,6 +166,7 @@ TEST_P(ClusterSizes, SurvivesLeaderKillMinorityAndMajorityLoss) {
     ASSERT_TRUE(wrote);
     ledger.Record("after-leader-kill", "x");
     EXPECT_LE(took.count(), 3 * 1000) << "new leader took " << took.count() << " ms";
+    std::cout << "a write committed " << took.count() << " ms after the leader was killed\n";
     int before = writers.ok();
     ASSERT_TRUE(WaitUntil([&] { return writers.ok() >= before + 50; }, std::chrono::seconds(20)));
   }
