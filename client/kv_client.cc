@@ -29,9 +29,11 @@ KvClient::KvClient(const std::string& endpoint, std::chrono::milliseconds timeou
   maintenance_ = etcdserverpb::Maintenance::NewStub(channel_);
 }
 
-std::unique_ptr<grpc::ClientContext> KvClient::NewContext() const {
+std::unique_ptr<grpc::ClientContext> KvClient::NewContext() const { return NewContext(timeout_); }
+
+std::unique_ptr<grpc::ClientContext> KvClient::NewContext(std::chrono::milliseconds timeout) const {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + timeout_);
+  context->set_deadline(std::chrono::system_clock::now() + timeout);
   return context;
 }
 
@@ -80,9 +82,11 @@ absl::StatusOr<etcdserverpb::TxnResponse> KvClient::Txn(const etcdserverpb::TxnR
   return response;
 }
 
-absl::StatusOr<etcdserverpb::StatusResponse> KvClient::Status() {
+absl::StatusOr<etcdserverpb::StatusResponse> KvClient::Status() { return Status(timeout_); }
+
+absl::StatusOr<etcdserverpb::StatusResponse> KvClient::Status(std::chrono::milliseconds timeout) {
   etcdserverpb::StatusResponse response;
-  auto context = NewContext();
+  auto context = NewContext(timeout);
   auto s = FromGrpc(maintenance_->Status(context.get(), etcdserverpb::StatusRequest(), &response));
   if (!s.ok()) return s;
   return response;
@@ -94,21 +98,13 @@ absl::Status KvClient::WaitReady(std::chrono::milliseconds wait) {
   while (std::chrono::steady_clock::now() < deadline) {
     // Short attempts: a call made while the server is still starting can wait for the whole
     // deadline on a connection that is never completed.
-    etcdserverpb::StatusResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(250));
-    absl::Status status =
-        FromGrpc(maintenance_->Status(&context, etcdserverpb::StatusRequest(), &response));
+    auto status = Status(std::chrono::milliseconds(250));
     if (status.ok()) return absl::OkStatus();
-    last = status;
+    last = status.status();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return last;
 }
-
-}  // namespace quorum::client
-
-namespace quorum::client {
 
 absl::Status KvClient::WaitLeader(std::chrono::milliseconds wait) {
   auto deadline = std::chrono::steady_clock::now() + wait;

@@ -3,12 +3,12 @@
 #ifndef QUORUM_CLIENT_KV_CLIENT_H_
 #define QUORUM_CLIENT_KV_CLIENT_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -30,6 +30,7 @@ class KvClient {
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> Delete(const std::string& key);
   absl::StatusOr<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request);
   absl::StatusOr<etcdserverpb::StatusResponse> Status();
+  absl::StatusOr<etcdserverpb::StatusResponse> Status(std::chrono::milliseconds timeout);
 
   // Waits until the endpoint answers Status, or `wait` passes.
   absl::Status WaitReady(std::chrono::milliseconds wait);
@@ -38,6 +39,7 @@ class KvClient {
 
  private:
   std::unique_ptr<grpc::ClientContext> NewContext() const;
+  std::unique_ptr<grpc::ClientContext> NewContext(std::chrono::milliseconds timeout) const;
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<etcdserverpb::KV::Stub> kv_;

@@ -65,15 +65,33 @@ bool AlarmSet::Deactivate(uint64_t member_id, etcdserverpb::AlarmType type) {
   return true;
 }
 
-bool TxnHasPut(const etcdserverpb::TxnRequest& txn) {
-  auto any_put = [](const auto& ops) {
-    for (const auto& op : ops) {
-      if (op.has_request_put()) return true;
-      if (op.has_request_txn() && TxnHasPut(op.request_txn())) return true;
+namespace {
+
+// Calls `put` for every put on any path of `txn`, nested txns included.
+template <typename Visit>
+void ForEachPut(const etcdserverpb::TxnRequest& txn, const Visit& put) {
+  for (const auto* ops : {&txn.success(), &txn.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.has_request_put()) put(op.request_put());
+      if (op.has_request_txn()) ForEachPut(op.request_txn(), put);
     }
-    return false;
-  };
-  return any_put(txn.success()) || any_put(txn.failure());
+  }
+}
+
+}  // namespace
+
+int64_t TxnPutBytes(const etcdserverpb::TxnRequest& txn) {
+  int64_t bytes = 0;
+  ForEachPut(txn, [&](const etcdserverpb::PutRequest& p) {
+    bytes += static_cast<int64_t>(p.key().size() + p.value().size());
+  });
+  return bytes;
+}
+
+bool TxnHasPut(const etcdserverpb::TxnRequest& txn) {
+  bool found = false;
+  ForEachPut(txn, [&](const etcdserverpb::PutRequest&) { found = true; });
+  return found;
 }
 
 bool Applier::RejectedByNoSpace(const internalpb::InternalRequest& request) const {

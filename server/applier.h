@@ -63,6 +63,8 @@ class Applier {
   rocksdb::ColumnFamilyHandle* alarm_family_;
 };
 
+// Key and value bytes of every put on any path of the txn (what it may add to the database).
+int64_t TxnPutBytes(const etcdserverpb::TxnRequest& txn);
 // True when the txn contains a put on any path (puts can grow the database).
 bool TxnHasPut(const etcdserverpb::TxnRequest& txn);
 // True for requests that may grow the database: the ones the quota and NOSPACE refuse.

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -39,8 +40,7 @@ absl::StatusOr<Url> ParseUrl(absl::string_view text, const std::string& flag) {
     // IPv6 literals stay bracketed: gRPC expects "[::1]:2379".
   }
   if (url.host.empty()) return bad("missing host");
-  if (!absl::SimpleAtoi(rest.substr(colon + 1), &url.port) || url.port <= 0 ||
-      url.port > 65535) {
+  if (!absl::SimpleAtoi(rest.substr(colon + 1), &url.port) || url.port <= 0 || url.port > 65535) {
     return bad("port must be a number from 1 to 65535");
   }
   return url;
@@ -139,10 +139,10 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
 
   // Flags etcd accepts that change nothing here; taken so quorumd can stand in for etcd.
   std::string ignored;
-  for (const char* flag : {"logger", "log-outputs", "enable-v2", "pre-vote", "metrics",
-                           "strict-reconfig-check", "enable-pprof", "auto-compaction-mode",
-                           "auto-compaction-retention", "max-snapshots", "max-wals",
-                           "enable-grpc-gateway", "experimental-initial-corrupt-check"}) {
+  for (const char* flag :
+       {"logger", "log-outputs", "enable-v2", "pre-vote", "metrics", "strict-reconfig-check",
+        "enable-pprof", "auto-compaction-mode", "auto-compaction-retention", "max-snapshots",
+        "max-wals", "enable-grpc-gateway", "experimental-initial-corrupt-check"}) {
     app.add_option(std::string("--") + flag, ignored, "Accepted for etcd compatibility.")
         ->envname(env(flag))
         ->group("etcd compatibility (no effect)");
@@ -165,10 +165,10 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   }
   // etcd refuses an election timeout under five heartbeats (etcd behaviour).
   if (config.election_timeout_ms < 5 * config.heartbeat_interval_ms) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--election-timeout[", config.election_timeout_ms,
-        "ms] should be at least 5 times as --heartbeat-interval[", config.heartbeat_interval_ms,
-        "ms]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--election-timeout[", config.election_timeout_ms,
+                     "ms] should be at least 5 times as --heartbeat-interval[",
+                     config.heartbeat_interval_ms, "ms]"));
   }
   if (config.election_timeout_ms > 50000) {
     return absl::InvalidArgumentError("--election-timeout is longer than 50000 ms");
@@ -178,18 +178,16 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
     return absl::InvalidArgumentError("--max-request-bytes must be > 0");
   }
 
-  auto lc = ParseUrls(listen_client, "listen-client-urls");
-  if (!lc.ok()) return lc.status();
-  config.listen_client_urls = *lc;
-  auto ac = ParseUrls(advertise_client, "advertise-client-urls");
-  if (!ac.ok()) return ac.status();
-  config.advertise_client_urls = *ac;
-  auto lp = ParseUrls(listen_peer, "listen-peer-urls");
-  if (!lp.ok()) return lp.status();
-  config.listen_peer_urls = *lp;
-  auto ap = ParseUrls(advertise_peer, "initial-advertise-peer-urls");
-  if (!ap.ok()) return ap.status();
-  config.initial_advertise_peer_urls = *ap;
+  for (auto [text, flag, target] :
+       {std::tuple{&listen_client, "listen-client-urls", &config.listen_client_urls},
+        std::tuple{&advertise_client, "advertise-client-urls", &config.advertise_client_urls},
+        std::tuple{&listen_peer, "listen-peer-urls", &config.listen_peer_urls},
+        std::tuple{&advertise_peer, "initial-advertise-peer-urls",
+                   &config.initial_advertise_peer_urls}}) {
+    auto urls = ParseUrls(*text, flag);
+    if (!urls.ok()) return urls.status();
+    *target = *std::move(urls);
+  }
 
   if (initial_cluster.empty()) {
     // etcd's default: this member alone, at its advertised peer URLs.

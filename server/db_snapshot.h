@@ -22,8 +22,9 @@ inline constexpr char kDbSnapshotMagic[] = "QRMSNAP1";
 absl::StatusOr<uint64_t> WriteDbSnapshot(storage::Backend* backend, const std::string& path);
 
 // Checks the checksum of a snapshot file and hands each chunk to `chunk`, in order.
-absl::Status ReadDbSnapshot(const std::string& path,
-                            const std::function<absl::Status(const internalpb::SnapshotChunk&)>& chunk);
+absl::Status ReadDbSnapshot(
+    const std::string& path,
+    const std::function<absl::Status(const internalpb::SnapshotChunk&)>& chunk);
 
 }  // namespace quorum::server
 

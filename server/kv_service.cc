@@ -32,8 +32,8 @@ class KvService final : public etcdserverpb::KV::CallbackService {
  public:
   explicit KvService(Member* member) : member_(member) {}
 
-  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context,
-                                  const RangeRequest* request, RangeResponse* response) override {
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context, const RangeRequest* request,
+                                  RangeResponse* response) override {
     if (auto s = CheckRangeRequest(*request); !s.ok()) return FinishUnary(context, s);
     return Read(context, request->serializable(), response,
                 [this, request] { return member_->LocalRange(*request); });
@@ -111,12 +111,12 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->Propose(std::move(internal), RequestDeadline(context, *member_),
                      [this, reactor, response](ApplyResult result) {
-      if (result.status.ok()) {
-        response->Swap(static_cast<Response*>(result.response.get()));
-        member_->FillHeader(response->mutable_header());
-      }
-      reactor->Finish(ToGrpcStatus(result.status));
-    });
+                       if (result.status.ok()) {
+                         response->Swap(static_cast<Response*>(result.response.get()));
+                         member_->FillHeader(response->mutable_header());
+                       }
+                       reactor->Finish(ToGrpcStatus(result.status));
+                     });
     return reactor;
   }
 

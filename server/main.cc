@@ -1,10 +1,10 @@
 // quorumd: one member of a quorum cluster. Parses etcd-style flags, opens the data dir, serves
 // the etcd v3 gRPC API on --listen-client-urls, and shuts down cleanly on SIGINT/SIGTERM.
+#include <grpcpp/grpcpp.h>
+
 #include <csignal>
 #include <cstdio>
 #include <memory>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/synchronization/mutex.h"
 #include "server/config.h"
@@ -27,8 +27,8 @@ int Run(int argc, char** argv) {
   if (!config.ok()) {
     if (config.status().code() == absl::StatusCode::kCancelled) {
       if (config.status().message() == "version") {
-        std::printf("quorumd Version: %s\netcd API Version: %s\n",
-                    quorum::server::kQuorumVersion, quorum::server::kEtcdApiVersion);
+        std::printf("quorumd Version: %s\netcd API Version: %s\n", quorum::server::kQuorumVersion,
+                    quorum::server::kEtcdApiVersion);
       } else {
         std::printf("%s", std::string(config.status().message()).c_str());
       }
@@ -37,9 +37,9 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "quorumd: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
-  spdlog::set_level(spdlog::level::from_str(config->log_level == "fatal" || config->log_level == "panic"
-                                                ? "critical"
-                                                : config->log_level));
+  spdlog::set_level(spdlog::level::from_str(
+      config->log_level == "fatal" || config->log_level == "panic" ? "critical"
+                                                                   : config->log_level));
 
   // Block the stop signals before any thread starts so that only sigwait below sees them.
   sigset_t stop_signals;

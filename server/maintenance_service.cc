@@ -5,9 +5,9 @@
 #include <fstream>
 #include <thread>
 
+#include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/config.h"
 #include "server/identity.h"
-#include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/reactors.h"
 #include "server/service_factories.h"
 
@@ -70,8 +70,8 @@ class MaintenanceService final : public Maintenance::CallbackService {
  public:
   explicit MaintenanceService(Member* member) : member_(member) {}
 
-  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* context,
-                                  const AlarmRequest* request, AlarmResponse* response) override {
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* context, const AlarmRequest* request,
+                                  AlarmResponse* response) override {
     if (request->action() == AlarmRequest::GET) {
       *response->mutable_header() = member_->CurrentHeader();
       for (const auto& alarm : member_->Alarms()) {
@@ -88,12 +88,12 @@ class MaintenanceService final : public Maintenance::CallbackService {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->Propose(std::move(internal), RequestDeadline(context, *member_),
                      [this, reactor, response](ApplyResult result) {
-      if (result.status.ok()) {
-        response->Swap(static_cast<AlarmResponse*>(result.response.get()));
-        *response->mutable_header() = member_->CurrentHeader();
-      }
-      reactor->Finish(ToGrpcStatus(result.status));
-    });
+                       if (result.status.ok()) {
+                         response->Swap(static_cast<AlarmResponse*>(result.response.get()));
+                         *response->mutable_header() = member_->CurrentHeader();
+                       }
+                       reactor->Finish(ToGrpcStatus(result.status));
+                     });
     return reactor;
   }
 

@@ -2,7 +2,6 @@
 
 #include <csignal>
 #include <filesystem>
-#include <functional>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -39,25 +38,11 @@ absl::Status PrepareDataDir(const std::string& dir) {
 
 // The request's cost toward the quota, as etcd estimates it: the bytes a put adds.
 int64_t QuotaCost(const internalpb::InternalRequest& request) {
-  int64_t cost = 0;
-  std::function<void(const etcdserverpb::TxnRequest&)> walk =
-      [&](const etcdserverpb::TxnRequest& txn) {
-        for (const auto* ops : {&txn.success(), &txn.failure()}) {
-          for (const auto& op : *ops) {
-            if (op.has_request_put()) {
-              cost += op.request_put().key().size() + op.request_put().value().size();
-            } else if (op.has_request_txn()) {
-              walk(op.request_txn());
-            }
-          }
-        }
-      };
   switch (request.request_case()) {
     case internalpb::InternalRequest::kPut:
       return static_cast<int64_t>(request.put().key().size() + request.put().value().size());
     case internalpb::InternalRequest::kTxn:
-      walk(request.txn());
-      return cost;
+      return TxnPutBytes(request.txn());
     case internalpb::InternalRequest::kLeaseGrant:
       return 64;
     default:
@@ -73,6 +58,21 @@ std::vector<std::string> UrlStrings(const std::vector<Url>& urls) {
 
 std::vector<std::string> PeerUrls(const etcdserverpb::Member& m) {
   return {m.peerurls().begin(), m.peerurls().end()};
+}
+
+// The members named by --initial-cluster, with the ids every member derives for them. Client
+// URLs are not in --initial-cluster: each member publishes its own through the log
+// (PublishAttributes), so that every member's records are the same.
+std::vector<etcdserverpb::Member> InitialMembers(const Config& config) {
+  std::vector<etcdserverpb::Member> members;
+  for (const auto& m : config.initial_cluster) {
+    etcdserverpb::Member member;
+    member.set_name(m.name);
+    for (const auto& u : m.peer_urls) member.add_peerurls(u.original);
+    member.set_id(ComputeMemberId(PeerUrls(member), config.initial_cluster_token));
+    members.push_back(std::move(member));
+  }
+  return members;
 }
 
 }  // namespace
@@ -133,8 +133,8 @@ absl::Status Member::BootstrapOrCheckIdentity() {
     // of another member or another cluster is refused rather than joined by mistake.
     if (identity->name() != config_.name) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "data dir \"", config_.data_dir, "\" belongs to member \"", identity->name(),
-          "\" (", IdToHex(identity->member_id()), "), not to --name \"", config_.name, "\""));
+          "data dir \"", config_.data_dir, "\" belongs to member \"", identity->name(), "\" (",
+          IdToHex(identity->member_id()), "), not to --name \"", config_.name, "\""));
     }
     if (identity->cluster_token() != config_.initial_cluster_token) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -147,18 +147,9 @@ absl::Status Member::BootstrapOrCheckIdentity() {
     return absl::OkStatus();
   }
 
-  std::vector<etcdserverpb::Member> founders;
-  std::vector<uint64_t> ids;
-  for (const auto& m : config_.initial_cluster) {
-    etcdserverpb::Member member;
-    member.set_name(m.name);
-    for (const auto& u : m.peer_urls) member.add_peerurls(u.original);
-    member.set_id(ComputeMemberId(PeerUrls(member), config_.initial_cluster_token));
-    // Client URLs are not in --initial-cluster: each member publishes its own through the log
-    // (PublishAttributes), so that every member's records are the same.
-    if (m.name == config_.name) member_id_ = member.id();
-    ids.push_back(member.id());
-    founders.push_back(member);
+  std::vector<etcdserverpb::Member> founders = InitialMembers(config_);
+  for (const auto& m : founders) {
+    if (m.name() == config_.name) member_id_ = m.id();
   }
   cluster_id_ = ComputeClusterId(config_.initial_cluster_token);
   internalpb::MemberIdentity id;
@@ -180,7 +171,9 @@ absl::Status Member::BootstrapOrCheckIdentity() {
   raftpb::Snapshot snapshot;
   snapshot.mutable_metadata()->set_index(1);
   snapshot.mutable_metadata()->set_term(1);
-  for (uint64_t id : ids) snapshot.mutable_metadata()->mutable_conf_state()->add_voters(id);
+  for (const auto& m : founders) {
+    snapshot.mutable_metadata()->mutable_conf_state()->add_voters(m.id());
+  }
   raftpb::HardState hard_state;
   hard_state.set_term(1);
   hard_state.set_commit(1);
@@ -239,10 +232,8 @@ absl::Status Member::StartReplication() {
   }
   if (membership_->List().empty()) {
     // A joining member before its first snapshot: reach the members named in --initial-cluster.
-    for (const auto& m : config_.initial_cluster) {
-      std::vector<std::string> urls = UrlStrings(m.peer_urls);
-      uint64_t id = ComputeMemberId(urls, config_.initial_cluster_token);
-      if (id != member_id_) transport_->SetPeer(id, urls);
+    for (const auto& m : InitialMembers(config_)) {
+      if (m.id() != member_id_) transport_->SetPeer(m.id(), PeerUrls(m));
     }
   }
 
@@ -254,8 +245,7 @@ absl::Status Member::StartReplication() {
       static_cast<int>(config_.election_timeout_ms / config_.heartbeat_interval_ms);
   options.sync = !config_.unsafe_no_fsync;
   options.seed = member_id_ ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
-  options.campaign_at_start =
-      conf_state_.voters_size() == 1 && conf_state_.voters(0) == member_id_;
+  options.campaign_at_start = conf_state_.voters_size() == 1 && conf_state_.voters(0) == member_id_;
   RaftDriver::Hooks hooks;
   hooks.apply = [this](std::vector<CommittedEntry> entries) {
     absl::MutexLock lock(&apply_mu_);
@@ -298,6 +288,8 @@ Member::~Member() {
   if (apply_thread_.joinable()) apply_thread_.join();
   if (timer_thread_.joinable()) timer_thread_.join();
   waits_.FailAll(ErrStopped());
+  absl::MutexLock lock(&moves_mu_);
+  for (auto& move : moves_) move.done(ErrStopped());
 }
 
 absl::Time Member::DefaultDeadline() const {
@@ -390,8 +382,7 @@ void Member::AddMember(etcdserverpb::Member member, absl::Time deadline, Done do
 void Member::RemoveMember(uint64_t id, absl::Time deadline, Done done) {
   auto member = membership_->Find(id);
   if (!member.has_value()) {
-    done(ApplyResult{membership_->IsRemoved(id) ? ErrMemberNotFound() : ErrMemberNotFound(),
-                     nullptr});
+    done(ApplyResult{ErrMemberNotFound(), nullptr});
     return;
   }
   ProposeConfChange(raftpb::CONF_CHANGE_REMOVE, *member, deadline, std::move(done));
@@ -415,7 +406,8 @@ void Member::PromoteMember(uint64_t id, absl::Time deadline, Done done) {
   }
   auto progress = status.progress.find(id);
   if (progress == status.progress.end() ||
-      progress->second.match < status.commit - std::min<uint64_t>(status.commit, status.commit / 10)) {
+      progress->second.match <
+          status.commit - std::min<uint64_t>(status.commit, status.commit / 10)) {
     done(ApplyResult{ErrLearnerNotReady(), nullptr});
     return;
   }
@@ -448,17 +440,27 @@ void Member::MoveLeader(uint64_t target, absl::Time deadline,
     return;
   }
   driver_->TransferLeadership(target);
-  // The transfer takes about one election round; watch for its outcome off the gRPC thread.
-  std::thread([this, target, deadline, done = std::move(done)]() mutable {
-    while (absl::Now() < deadline) {
-      if (lead_.load() == target) {
-        done(absl::OkStatus());
-        return;
+  // The transfer takes about one election round; the timer thread reports its outcome.
+  absl::MutexLock lock(&moves_mu_);
+  moves_.push_back(PendingMove{target, deadline, std::move(done)});
+}
+
+void Member::FinishMoves() {
+  std::vector<PendingMove> finished;
+  {
+    absl::MutexLock lock(&moves_mu_);
+    for (auto it = moves_.begin(); it != moves_.end();) {
+      if (lead_.load() == it->target || absl::Now() >= it->deadline) {
+        finished.push_back(std::move(*it));
+        it = moves_.erase(it);
+      } else {
+        ++it;
       }
-      absl::SleepFor(absl::Milliseconds(10));
     }
-    done(ErrTimeout());
-  }).detach();
+  }
+  for (auto& move : finished) {
+    move.done(lead_.load() == move.target ? absl::OkStatus() : ErrTimeout());
+  }
 }
 
 void Member::FillHeader(etcdserverpb::ResponseHeader* header) const {
@@ -493,8 +495,8 @@ etcdserverpb::StatusResponse Member::Status() const {
     if (learner == member_id_) status.set_islearner(true);
   }
   for (const auto& alarm : alarms_.List()) {
-    status.add_errors(absl::StrCat("memberID:", alarm.memberid(), " alarm:",
-                                   etcdserverpb::AlarmType_Name(alarm.alarm()), " "));
+    status.add_errors(absl::StrCat("memberID:", alarm.memberid(),
+                                   " alarm:", etcdserverpb::AlarmType_Name(alarm.alarm()), " "));
   }
   return status;
 }
@@ -593,9 +595,8 @@ void Member::ApplyEntry(const CommittedEntry& committed) {
       member->set_name(update.name());
       *member->mutable_peerurls() = update.peerurls();
       *member->mutable_clienturls() = update.clienturls();
-      result.status = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
-        membership_->Upsert(*member, batch);
-      });
+      result.status = store_->MarkApplied(
+          meta, [&](rocksdb::WriteBatch* batch) { membership_->Upsert(*member, batch); });
       if (member->id() != member_id_) transport_->SetPeer(member->id(), PeerUrls(*member));
     }
   } else {
@@ -688,6 +689,7 @@ void Member::TimerLoop() {
       if (apply_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(20))) return;
     }
     waits_.Expire(absl::Now(), ErrTimeout());
+    FinishMoves();
     PublishAttributes();
   }
 }

@@ -86,7 +86,8 @@ class Member {
 
   // Hands leadership to `target` (MoveLeader). Only the leader may; `done` runs when `target`
   // leads or at the deadline.
-  void MoveLeader(uint64_t target, absl::Time deadline, absl::AnyInvocable<void(absl::Status)> done);
+  void MoveLeader(uint64_t target, absl::Time deadline,
+                  absl::AnyInvocable<void(absl::Status)> done);
 
   // Sets cluster_id, member_id and raft_term; the revision comes from the store's answer.
   void FillHeader(etcdserverpb::ResponseHeader* header) const;
@@ -129,6 +130,8 @@ class Member {
   absl::Status InstallSnapshot(const raftpb::Snapshot& snapshot);
   // Sweeps expired waiters, and publishes this member's client URLs.
   void TimerLoop();
+  // Completes MoveLeader calls whose target now leads or whose deadline passed.
+  void FinishMoves();
   // etcd behaviour: a member announces its name and client URLs through the log once it has a
   // leader, so every member lists them (MemberList, endpoint status --cluster).
   void PublishAttributes();
@@ -166,6 +169,14 @@ class Member {
   bool stopping_ ABSL_GUARDED_BY(apply_mu_) = false;
   std::thread apply_thread_;
   std::thread timer_thread_;
+
+  struct PendingMove {
+    uint64_t target;
+    absl::Time deadline;
+    absl::AnyInvocable<void(absl::Status)> done;
+  };
+  absl::Mutex moves_mu_;
+  std::vector<PendingMove> moves_ ABSL_GUARDED_BY(moves_mu_);
 
   std::atomic<uint64_t> next_request_id_{1};
   std::atomic<bool> publish_in_flight_{false};

@@ -87,7 +87,8 @@ absl::Status Membership::Bootstrap(const internalpb::MemberIdentity& identity,
   rocksdb::WriteBatch batch;
   auto* family = backend_->Family(storage::ColumnFamily::kMembers);
   batch.Put(family, kIdentityKey, identity.SerializeAsString());
-  for (const auto& m : members) batch.Put(family, IdKey(kMemberPrefix, m.id()), m.SerializeAsString());
+  for (const auto& m : members)
+    batch.Put(family, IdKey(kMemberPrefix, m.id()), m.SerializeAsString());
   if (auto s = backend_->Write(&batch, /*sync=*/true); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   identity_ = identity;

@@ -10,8 +10,8 @@
 
 namespace quorum::server {
 
-RaftDriver::RaftDriver(const Options& options, storage::RaftLogStore* log,
-                       PeerTransport* transport, Hooks hooks)
+RaftDriver::RaftDriver(const Options& options, storage::RaftLogStore* log, PeerTransport* transport,
+                       Hooks hooks)
     : options_(options), log_(log), transport_(transport), hooks_(std::move(hooks)) {}
 
 absl::StatusOr<std::unique_ptr<RaftDriver>> RaftDriver::Start(const Options& options,
@@ -174,8 +174,8 @@ bool RaftDriver::DrainReady() {
     // votes and append replies promise durability.
     const bool leader = last_lead_ == options_.id;
     if (leader) transport_->Send(std::move(ready.messages));
-    absl::Status saved =
-        log_->Save(ready.snapshot, ready.entries, ready.hard_state, ready.must_sync && options_.sync);
+    absl::Status saved = log_->Save(ready.snapshot, ready.entries, ready.hard_state,
+                                    ready.must_sync && options_.sync);
     if (!saved.ok()) {
       spdlog::critical("raft log save: {}", saved.ToString());
       return false;

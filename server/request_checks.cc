@@ -36,6 +36,8 @@ struct WriteSet {
   }
 };
 
+absl::Status CheckTxnOps(const etcdserverpb::TxnRequest& request, uint64_t max_txn_ops);
+
 absl::Status CheckRequestOp(const RequestOp& op, uint64_t max_txn_ops) {
   switch (op.request_case()) {
     case RequestOp::kRequestRange:
@@ -45,7 +47,7 @@ absl::Status CheckRequestOp(const RequestOp& op, uint64_t max_txn_ops) {
     case RequestOp::kRequestDeleteRange:
       return CheckDeleteRangeRequest(op.request_delete_range());
     case RequestOp::kRequestTxn:
-      return CheckTxnRequest(op.request_txn(), max_txn_ops);
+      return CheckTxnOps(op.request_txn(), max_txn_ops);
     default:
       // An empty op (etcd behaviour: answered as "key not found").
       return ErrKeyNotFound();
@@ -87,6 +89,25 @@ absl::Status CollectWrites(const google::protobuf::RepeatedPtrField<RequestOp>& 
   return absl::OkStatus();
 }
 
+// etcd's per-level checks: operation counts (nested txns get the budget left at this level)
+// and every op's own request check.
+absl::Status CheckTxnOps(const etcdserverpb::TxnRequest& request, uint64_t max_txn_ops) {
+  uint64_t ops = std::max<uint64_t>({static_cast<uint64_t>(request.compare_size()),
+                                     static_cast<uint64_t>(request.success_size()),
+                                     static_cast<uint64_t>(request.failure_size())});
+  if (ops > max_txn_ops) return ErrTooManyOps();
+  for (const auto& cmp : request.compare()) {
+    if (cmp.key().empty()) return ErrEmptyKey();
+  }
+  for (const auto& op : request.success()) {
+    if (auto s = CheckRequestOp(op, max_txn_ops - ops); !s.ok()) return s;
+  }
+  for (const auto& op : request.failure()) {
+    if (auto s = CheckRequestOp(op, max_txn_ops - ops); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckRangeRequest(const etcdserverpb::RangeRequest& request) {
@@ -107,21 +128,9 @@ absl::Status CheckDeleteRangeRequest(const etcdserverpb::DeleteRangeRequest& req
 }
 
 absl::Status CheckTxnRequest(const etcdserverpb::TxnRequest& request, uint64_t max_txn_ops) {
-  uint64_t ops = std::max<uint64_t>({static_cast<uint64_t>(request.compare_size()),
-                                     static_cast<uint64_t>(request.success_size()),
-                                     static_cast<uint64_t>(request.failure_size())});
-  if (ops > max_txn_ops) return ErrTooManyOps();
-  for (const auto& cmp : request.compare()) {
-    if (cmp.key().empty()) return ErrEmptyKey();
-  }
-  // Nested txns get the budget left at this level (etcd behaviour).
-  for (const auto& op : request.success()) {
-    if (auto s = CheckRequestOp(op, max_txn_ops - ops); !s.ok()) return s;
-  }
-  for (const auto& op : request.failure()) {
-    if (auto s = CheckRequestOp(op, max_txn_ops - ops); !s.ok()) return s;
-  }
-  // Checked after the counts so an oversized txn cannot make this quadratic walk expensive.
+  if (auto s = CheckTxnOps(request, max_txn_ops); !s.ok()) return s;
+  // Checked after the counts so an oversized txn cannot make this walk expensive; it covers
+  // the nested txns too, so it runs once, here.
   WriteSet success, failure;
   if (auto s = CollectWrites(request.success(), &success); !s.ok()) return s;
   return CollectWrites(request.failure(), &failure);
