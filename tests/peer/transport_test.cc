@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "peer/peer_test_support.h"
 
@@ -58,6 +59,20 @@ void Connect(std::vector<Member*> members) {
   }
 }
 
+// Waits until `from` has a stream to each of `peers`. A sender that cannot connect within its
+// backoff drops what is queued (raft resends), so tests that count every message wait for the
+// streams first.
+bool AwaitConnected(const Member& from, std::vector<uint64_t> peers) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (absl::Now() < deadline) {
+    bool all = true;
+    for (uint64_t peer : peers) all = all && from.transport->Connected(peer);
+    if (all) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
 // The messages `recorder` got from `from`, by index.
 std::vector<uint64_t> IndexesFrom(Recorder& recorder, uint64_t from) {
   std::vector<uint64_t> indexes;
@@ -83,6 +98,8 @@ TEST(PeerTransportTest, DeliversMessagesInOrderPerPeerInBatches) {
   StartMember(b);
   StartMember(c);
   Connect({&a, &b, &c});
+  ASSERT_TRUE(AwaitConnected(a, {b.id, c.id}));
+  ASSERT_TRUE(AwaitConnected(b, {a.id}));
 
   // Bursts from one thread, as a leader's member loop sends each Ready's messages.
   constexpr uint64_t kPerPeer = 20000;
@@ -211,6 +228,7 @@ TEST(PeerTransportTest, MessagesToUnknownOrRemovedPeersAreDropped) {
   StartMember(a);
   StartMember(b);
   Connect({&a, &b});
+  ASSERT_TRUE(AwaitConnected(a, {b.id}));
   a.transport->Send({MakeMessage(a.id, b.id, 1)});
   ASSERT_TRUE(b.recorder.WaitForDelivered(1));
 
@@ -225,6 +243,7 @@ TEST(PeerTransportTest, MessagesToUnknownOrRemovedPeersAreDropped) {
 
   // Added again, it is reached again.
   a.transport->SetPeer(b.id, {Url(b.port)});
+  ASSERT_TRUE(AwaitConnected(a, {b.id}));
   a.transport->Send({MakeMessage(a.id, b.id, 4)});
   ASSERT_TRUE(b.recorder.WaitForDelivered(2));
   EXPECT_EQ(IndexesFrom(b.recorder, a.id), (std::vector<uint64_t>{1, 4}));
@@ -294,6 +313,7 @@ TEST(PeerTransportTest, DestructionWithoutStopIsSafe) {
   StartMember(a);
   StartMember(b);
   Connect({&a, &b});
+  ASSERT_TRUE(AwaitConnected(a, {b.id}));
   std::vector<raftpb::Message> messages;
   for (uint64_t i = 0; i < 1000; ++i) messages.push_back(MakeMessage(a.id, b.id, i, 100));
   a.transport->Send(std::move(messages));
