@@ -1,0 +1,52 @@
+// The cluster's endpoints as quorum-elect uses them: one gRPC channel per endpoint and a
+// current one that every call goes to until it fails with an error that means "try another
+// member". Shared by the lease keeper and the campaign threads; thread-safe.
+#ifndef QUORUM_CLIENT_ELECT_ENDPOINTS_H_
+#define QUORUM_CLIENT_ELECT_ENDPOINTS_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+
+namespace quorum::elect {
+
+class EndpointPool {
+ public:
+  explicit EndpointPool(std::vector<std::string> endpoints);
+
+  struct Endpoint {
+    size_t index;
+    std::string address;
+    std::shared_ptr<grpc::Channel> channel;
+  };
+  // The endpoint calls should go to now.
+  Endpoint Current();
+  // Reports that a call to endpoint `index` failed with `status`. If the failure means the
+  // member cannot serve (down, cut off, no leader, too slow), the next endpoint becomes
+  // current, unless another caller has moved on already. Returns true if it did rotate.
+  bool Failed(size_t index, const absl::Status& status);
+  size_t size() const { return addresses_.size(); }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> addresses_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  size_t current_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// True for the errors after which a call may succeed on another member or later: the member is
+// unreachable or has no leader (UNAVAILABLE), or it did not answer in time.
+bool IsRetryable(const absl::Status& status);
+
+// A gRPC status as the absl::Status the rest of quorum uses (the codes are the same).
+absl::Status FromGrpc(const grpc::Status& status);
+
+}  // namespace quorum::elect
+
+#endif  // QUORUM_CLIENT_ELECT_ENDPOINTS_H_
