@@ -148,24 +148,14 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& request,
     case InternalRequest::kCompaction:
       result = FromStatusOr(store_->Compact(request.compaction(), meta));
       break;
-    case InternalRequest::kAlarm: {
-      const auto& alarm = request.alarm();
-      auto response = std::make_unique<etcdserverpb::AlarmResponse>();
-      etcdserverpb::AlarmMember record;
-      record.set_memberid(alarm.memberid());
-      record.set_alarm(alarm.alarm());
-      bool activate = alarm.action() == etcdserverpb::AlarmRequest::ACTIVATE;
-      bool deactivate = alarm.action() == etcdserverpb::AlarmRequest::DEACTIVATE;
-      result.status = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
-        if (activate) batch->Put(alarm_family_, AlarmSet::Key(record), record.SerializeAsString());
-        if (deactivate) batch->Delete(alarm_family_, AlarmSet::Key(record));
-      });
-      if (activate) alarms_->Activate(alarm.memberid(), alarm.alarm());
-      if (deactivate) alarms_->Deactivate(alarm.memberid(), alarm.alarm());
-      for (const auto& a : alarms_->List()) *response->add_alarms() = a;
-      result.response = std::move(response);
-      return result;
-    }
+    case InternalRequest::kAlarm:
+      return ApplyAlarm(request.alarm(), meta);
+    case InternalRequest::kLeaseGrant:
+      result = ApplyLeaseGrant(request.lease_grant(), meta);
+      break;
+    case InternalRequest::kLeaseRevoke:
+      result = ApplyLeaseRevoke(request.lease_revoke(), meta);
+      break;
     default:
       result.status = ErrUnimplemented("this request type");
       break;
@@ -175,6 +165,67 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& request,
   if (!result.status.ok() && store_->Applied().index < meta.index) {
     if (auto s = store_->MarkApplied(meta); !s.ok()) result.status = s;
   }
+  return result;
+}
+
+ApplyResult Applier::ApplyAlarm(const etcdserverpb::AlarmRequest& alarm,
+                                const storage::ApplyMeta& meta) {
+  ApplyResult result;
+  auto response = std::make_unique<etcdserverpb::AlarmResponse>();
+  etcdserverpb::AlarmMember record;
+  record.set_memberid(alarm.memberid());
+  record.set_alarm(alarm.alarm());
+  bool activate = alarm.action() == etcdserverpb::AlarmRequest::ACTIVATE;
+  bool deactivate = alarm.action() == etcdserverpb::AlarmRequest::DEACTIVATE;
+  result.status = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
+    if (activate) batch->Put(families_.alarms, AlarmSet::Key(record), record.SerializeAsString());
+    if (deactivate) batch->Delete(families_.alarms, AlarmSet::Key(record));
+  });
+  if (activate) alarms_->Activate(alarm.memberid(), alarm.alarm());
+  if (deactivate) alarms_->Deactivate(alarm.memberid(), alarm.alarm());
+  for (const auto& a : alarms_->List()) *response->add_alarms() = a;
+  result.response = std::move(response);
+  return result;
+}
+
+ApplyResult Applier::ApplyLeaseGrant(const etcdserverpb::LeaseGrantRequest& grant,
+                                     const storage::ApplyMeta& meta) {
+  ApplyResult result;
+  absl::StatusOr<int64_t> ttl = lessor_->CheckGrant(grant.id(), grant.ttl());
+  if (!ttl.ok()) {
+    result.status = ttl.status();
+    return result;
+  }
+  result.status = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
+    Lessor::PutRecord(families_.leases, grant.id(), *ttl, batch);
+  });
+  if (!result.status.ok()) return result;
+  lessor_->Granted(grant.id(), *ttl);
+  auto response = std::make_unique<etcdserverpb::LeaseGrantResponse>();
+  response->set_id(grant.id());
+  response->set_ttl(*ttl);
+  response->mutable_header()->set_revision(store_->CurrentRevision());
+  result.response = std::move(response);
+  return result;
+}
+
+ApplyResult Applier::ApplyLeaseRevoke(const etcdserverpb::LeaseRevokeRequest& revoke,
+                                      const storage::ApplyMeta& meta) {
+  ApplyResult result;
+  if (!lessor_->Exists(revoke.id())) {
+    result.status = ErrLeaseNotFound();
+    return result;
+  }
+  // etcd deletes the attached keys in key order, all in one revision, with the lease record.
+  result.status =
+      store_->DeleteKeys(lessor_->Keys(revoke.id()), meta, [&](rocksdb::WriteBatch* batch) {
+        batch->Delete(families_.leases, Lessor::RecordKey(revoke.id()));
+      });
+  if (!result.status.ok()) return result;
+  lessor_->Revoked(revoke.id());
+  auto response = std::make_unique<etcdserverpb::LeaseRevokeResponse>();
+  response->mutable_header()->set_revision(store_->CurrentRevision());
+  result.response = std::move(response);
   return result;
 }
 

@@ -13,6 +13,7 @@
 #include "etcdserverpb/rpc.pb.h"
 #include "google/protobuf/message.h"
 #include "internalpb/internal.pb.h"
+#include "server/lessor.h"
 #include "storage/mvcc_store.h"
 
 namespace quorum::server {
@@ -46,8 +47,12 @@ class AlarmSet {
 
 class Applier {
  public:
-  Applier(storage::MvccStore* store, AlarmSet* alarms, rocksdb::ColumnFamilyHandle* alarm_family)
-      : store_(store), alarms_(alarms), alarm_family_(alarm_family) {}
+  struct Families {
+    rocksdb::ColumnFamilyHandle* alarms = nullptr;
+    rocksdb::ColumnFamilyHandle* leases = nullptr;
+  };
+  Applier(storage::MvccStore* store, AlarmSet* alarms, Lessor* lessor, Families families)
+      : store_(store), alarms_(alarms), lessor_(lessor), families_(families) {}
 
   // Applies `request` at log position `meta`. Errors that etcd returns from apply (compacted,
   // lease not found, NOSPACE while the alarm is raised) come back in the result; the applied
@@ -57,10 +62,16 @@ class Applier {
  private:
   // etcd's capped applier: while NOSPACE is raised, only requests that free space may write.
   bool RejectedByNoSpace(const internalpb::InternalRequest& request) const;
+  ApplyResult ApplyAlarm(const etcdserverpb::AlarmRequest& alarm, const storage::ApplyMeta& meta);
+  ApplyResult ApplyLeaseGrant(const etcdserverpb::LeaseGrantRequest& grant,
+                              const storage::ApplyMeta& meta);
+  ApplyResult ApplyLeaseRevoke(const etcdserverpb::LeaseRevokeRequest& revoke,
+                               const storage::ApplyMeta& meta);
 
   storage::MvccStore* store_;
   AlarmSet* alarms_;
-  rocksdb::ColumnFamilyHandle* alarm_family_;
+  Lessor* lessor_;
+  Families families_;
 };
 
 // Key and value bytes of every put on any path of the txn (what it may add to the database).

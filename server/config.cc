@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 
 namespace quorum::server {
 
@@ -131,6 +132,9 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
       "Maximum number of operations permitted in a transaction.");
   add("quota-backend-bytes", config.quota_backend_bytes,
       "Raise alarms when backend size exceeds the given quota (0 means the 2 GiB default).");
+  std::string progress_interval = "10m0s";
+  add("experimental-watch-progress-notify-interval", progress_interval,
+      "Duration of periodic watch progress notifications.");
   add("log-level", config.log_level, "Log level: debug, info, warn, error, panic, or fatal.")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "panic", "fatal"}));
   app.add_flag("--unsafe-no-fsync", config.unsafe_no_fsync,
@@ -177,6 +181,15 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   if (config.max_request_bytes == 0) {
     return absl::InvalidArgumentError("--max-request-bytes must be > 0");
   }
+
+  // Go duration syntax, as etcd takes it ("10m", "500ms", "1m30s").
+  absl::Duration progress;
+  if (!absl::ParseDuration(progress_interval, &progress) || progress <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --experimental-watch-progress-notify-interval \"", progress_interval,
+                     "\" (want a positive duration such as 10m or 500ms)"));
+  }
+  config.watch_progress_notify_interval_ms = absl::ToInt64Milliseconds(progress);
 
   for (auto [text, flag, target] :
        {std::tuple{&listen_client, "listen-client-urls", &config.listen_client_urls},

@@ -51,6 +51,8 @@ struct Config {
   uint64_t max_txn_ops = 128;
   int64_t quota_backend_bytes = 0;  // 0: the default quota
   std::string log_level = "info";
+  // Period of progress notifications to idle watchers that asked for them (etcd: 10 minutes).
+  int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
   bool unsafe_no_fsync = false;
   bool print_version = false;
 

@@ -44,7 +44,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     if (auto s = CheckPutRequest(*request); !s.ok()) return FinishUnary(context, s);
     internalpb::InternalRequest internal;
     *internal.mutable_put() = *request;
-    return ProposeAndFinish(context, std::move(internal), response);
+    return ProposeAndFinish(member_, context, std::move(internal), response);
   }
 
   grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* context,
@@ -53,7 +53,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     if (auto s = CheckDeleteRangeRequest(*request); !s.ok()) return FinishUnary(context, s);
     internalpb::InternalRequest internal;
     *internal.mutable_delete_range() = *request;
-    return ProposeAndFinish(context, std::move(internal), response);
+    return ProposeAndFinish(member_, context, std::move(internal), response);
   }
 
   grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* context, const TxnRequest* request,
@@ -69,7 +69,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     }
     internalpb::InternalRequest internal;
     *internal.mutable_txn() = *request;
-    return ProposeAndFinish(context, std::move(internal), response);
+    return ProposeAndFinish(member_, context, std::move(internal), response);
   }
 
   grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* context,
@@ -77,7 +77,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                     CompactionResponse* response) override {
     internalpb::InternalRequest internal;
     *internal.mutable_compaction() = *request;
-    return ProposeAndFinish(context, std::move(internal), response);
+    return ProposeAndFinish(member_, context, std::move(internal), response);
   }
 
  private:
@@ -101,22 +101,6 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                            response->Swap(&*result);
                            reactor->Finish(grpc::Status::OK);
                          });
-    return reactor;
-  }
-
-  template <typename Response>
-  grpc::ServerUnaryReactor* ProposeAndFinish(grpc::CallbackServerContext* context,
-                                             internalpb::InternalRequest internal,
-                                             Response* response) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    member_->Propose(std::move(internal), RequestDeadline(context, *member_),
-                     [this, reactor, response](ApplyResult result) {
-                       if (result.status.ok()) {
-                         response->Swap(static_cast<Response*>(result.response.get()));
-                         member_->FillHeader(response->mutable_header());
-                       }
-                       reactor->Finish(ToGrpcStatus(result.status));
-                     });
     return reactor;
   }
 

@@ -75,9 +75,21 @@ std::vector<etcdserverpb::Member> InitialMembers(const Config& config) {
   return members;
 }
 
+// etcd's minimum lease TTL: one and a half election timeouts, in whole ticks, rounded up to
+// seconds.
+int64_t MinLeaseTtlSeconds(const Config& config) {
+  const int64_t heartbeat = std::max<int64_t>(1, config.heartbeat_interval_ms);
+  const int64_t ticks = config.election_timeout_ms / heartbeat;
+  const int64_t min_ttl_ms = (3 * ticks / 2) * heartbeat;
+  return (min_ttl_ms + 999) / 1000;
+}
+
 }  // namespace
 
-Member::Member(const Config& config) : config_(config) {}
+Member::Member(const Config& config)
+    : config_(config),
+      lessor_(std::make_unique<Lessor>(
+          Lessor::Options{.min_ttl_seconds = MinLeaseTtlSeconds(config)})) {}
 
 absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   std::unique_ptr<Member> member(new Member(config));
@@ -118,11 +130,47 @@ absl::Status Member::Open() {
   if (auto s = alarms_.Load(backend_.get()); !s.ok()) return s;
   absl::MutexLock lock(&state_mu_);
   store_ = *std::move(store);
-  // No lease exists until the lease service is served, so a put naming one must fail with
-  // etcd's "requested lease not found".
-  store_->SetLeaseChecker([](int64_t) { return false; });
-  applier_ = std::make_unique<Applier>(store_.get(), &alarms_,
-                                       backend_->Family(storage::ColumnFamily::kMembers));
+  WatchHub::StoreAccess access{
+      .events =
+          [this](int64_t from, int64_t to) {
+            absl::ReaderMutexLock lock(&state_mu_);
+            return store_->ReadEvents(from, to);
+          },
+      .value_at = [this](const std::string& key, int64_t rev) -> std::optional<mvccpb::KeyValue> {
+        etcdserverpb::RangeRequest request;
+        request.set_key(key);
+        request.set_revision(rev);
+        absl::ReaderMutexLock lock(&state_mu_);
+        auto found = store_->Range(request);
+        if (!found.ok() || found->kvs_size() == 0) return std::nullopt;
+        return found->kvs(0);
+      },
+      .compacted =
+          [this] {
+            absl::ReaderMutexLock lock(&state_mu_);
+            return store_->CompactedRevision();
+          },
+      .fill_header = [this](etcdserverpb::ResponseHeader* header) { FillHeader(header); }};
+  WatchHub::Options watch_options;
+  watch_options.progress_interval = absl::Milliseconds(config_.watch_progress_notify_interval_ms);
+  watch_options.max_response_bytes = config_.max_request_bytes;
+  watch_hub_ =
+      std::make_unique<WatchHub>(watch_options, std::move(access), store_->CurrentRevision());
+  return AttachStore();
+}
+
+absl::Status Member::AttachStore() {
+  if (auto s = lessor_->Load(backend_.get(), store_->LeasedKeys()); !s.ok()) return s;
+  store_->SetLeaseChecker([this](int64_t id) { return lessor_->Exists(id); });
+  store_->SetEventSink(
+      [this, store = store_.get()](int64_t revision, const std::vector<mvccpb::Event>& events) {
+        lessor_->OnEvents(events);
+        watch_hub_->OnCommit(revision, events, *store);
+      });
+  applier_ = std::make_unique<Applier>(
+      store_.get(), &alarms_, lessor_.get(),
+      Applier::Families{.alarms = backend_->Family(storage::ColumnFamily::kMembers),
+                        .leases = backend_->Family(storage::ColumnFamily::kLease)});
   return absl::OkStatus();
 }
 
@@ -211,6 +259,18 @@ absl::Status Member::StartReplication() {
   for (const auto& u : config_.listen_peer_urls) transport_options.listen.push_back(u.HostPort());
   transport_options.snapshot_dir =
       (std::filesystem::path(config_.data_dir) / "member" / "snap").string();
+  lease_forwarder_ = std::make_unique<LeaseForwarder>(
+      member_id_, lessor_.get(),
+      LeaseForwarder::Hooks{.leader = [this] { return lead_.load(); },
+                            .channel = [this](uint64_t id) -> std::shared_ptr<grpc::Channel> {
+                              return transport_ ? transport_->PeerChannel(id) : nullptr;
+                            },
+                            .caught_up =
+                                [this] {
+                                  return driver_ != nullptr &&
+                                         applied_index_.load() >= driver_->Status().commit;
+                                }});
+  transport_options.services.push_back(lease_forwarder_->service());
   PeerTransport::Callbacks callbacks;
   callbacks.deliver = [this](raftpb::Message m) {
     if (driver_) driver_->Step(std::move(m));
@@ -258,8 +318,15 @@ absl::Status Member::StartReplication() {
     apply_queue_.emplace_back();
   };
   hooks.leader_changed = [this](uint64_t lead, uint64_t term) {
-    lead_ = lead;
+    const bool was_leader = lead_.exchange(lead) == member_id_;
     term_ = term;
+    // etcd behaviour: a new leader gives every lease its TTL again, plus an election timeout,
+    // so that none expires because leadership moved; a former leader stops expiring leases.
+    if (lead == member_id_ && !was_leader) {
+      lessor_->Promote(absl::Milliseconds(config_.election_timeout_ms));
+    } else if (lead != member_id_ && was_leader) {
+      lessor_->Demote();
+    }
     if (lead == 0) {
       spdlog::warn("no leader (term {})", term);
     } else {
@@ -287,6 +354,7 @@ Member::~Member() {
   if (transport_) transport_->Stop();
   if (apply_thread_.joinable()) apply_thread_.join();
   if (timer_thread_.joinable()) timer_thread_.join();
+  watch_hub_.reset();
   waits_.FailAll(ErrStopped());
   absl::MutexLock lock(&moves_mu_);
   for (auto& move : moves_) move.done(ErrStopped());
@@ -666,9 +734,8 @@ absl::Status Member::InstallSnapshot(const raftpb::Snapshot& snapshot) {
   auto store = storage::MvccStore::Open(backend_.get(), store_options);
   if (!store.ok()) return store.status();
   store_ = *std::move(store);
-  store_->SetLeaseChecker([](int64_t) { return false; });
-  applier_ = std::make_unique<Applier>(store_.get(), &alarms_,
-                                       backend_->Family(storage::ColumnFamily::kMembers));
+  if (auto s = AttachStore(); !s.ok()) return s;
+  watch_hub_->Reset(store_->CurrentRevision());
   if (auto s = membership_->Reload(); !s.ok()) return s;
   if (auto s = alarms_.Load(backend_.get()); !s.ok()) return s;
   for (const auto& m : membership_->List()) {
@@ -690,8 +757,53 @@ void Member::TimerLoop() {
     }
     waits_.Expire(absl::Now(), ErrTimeout());
     FinishMoves();
+    ExpireLeases();
     PublishAttributes();
   }
+}
+
+void Member::ExpireLeases() {
+  // etcd revokes at most 1000 leases a second; the timer runs every 20 ms.
+  constexpr size_t kPerTick = 20;
+  // A revoke that was lost (leader change, timeout) is proposed again after this.
+  constexpr absl::Duration kRetry = absl::Seconds(3);
+  for (int64_t id : lessor_->Expired(kPerTick, kRetry)) {
+    internalpb::InternalRequest request;
+    request.mutable_lease_revoke()->set_id(id);
+    Propose(std::move(request), DefaultDeadline(), [id](ApplyResult result) {
+      if (!result.status.ok() && result.status.code() != absl::StatusCode::kNotFound) {
+        spdlog::warn("revoking expired lease {:x}: {}", id, result.status.ToString());
+      }
+    });
+  }
+}
+
+void Member::LeaseGrant(etcdserverpb::LeaseGrantRequest request, absl::Time deadline, Done done) {
+  // etcd's id scheme: the member's low 16 bits, then a counter started from the clock in
+  // milliseconds, so ids from different members (and restarts) do not collide; kept positive.
+  while (request.id() == 0) {
+    constexpr uint64_t kSuffixMask = (uint64_t{1} << 48) - 1;
+    const uint64_t suffix = (lease_id_suffix_.fetch_add(1) + 1) & kSuffixMask;
+    request.set_id(static_cast<int64_t>(((member_id_ << 48) | suffix) & 0x7fffffffffffffffULL));
+  }
+  internalpb::InternalRequest internal;
+  *internal.mutable_lease_grant() = std::move(request);
+  Propose(std::move(internal), deadline, std::move(done));
+}
+
+void Member::LeaseRevoke(int64_t id, absl::Time deadline, Done done) {
+  internalpb::InternalRequest internal;
+  internal.mutable_lease_revoke()->set_id(id);
+  Propose(std::move(internal), deadline, std::move(done));
+}
+
+void Member::LeaseRenew(int64_t id, absl::Time deadline, LeaseForwarder::RenewDone done) {
+  lease_forwarder_->Renew(id, deadline, std::move(done));
+}
+
+void Member::LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                             absl::Time deadline, LeaseForwarder::TimeToLiveDone done) {
+  lease_forwarder_->TimeToLive(request, deadline, std::move(done));
 }
 
 void Member::PublishAttributes() {

@@ -26,14 +26,18 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "internalpb/internal.pb.h"
 #include "server/applier.h"
 #include "server/config.h"
+#include "server/lease_forwarder.h"
+#include "server/lessor.h"
 #include "server/membership.h"
 #include "server/raft_driver.h"
 #include "server/wait_list.h"
+#include "server/watch_hub.h"
 #include "storage/backend.h"
 #include "storage/mvcc_store.h"
 #include "storage/raft_log_store.h"
@@ -84,6 +88,18 @@ class Member {
                     Done done);
   std::vector<etcdserverpb::Member> Members() const { return membership_->List(); }
 
+  // Leases. Grant and revoke go through the log (a grant without an id gets one here);
+  // renewals and time-to-live are answered by the leader, forwarded to it from any member.
+  void LeaseGrant(etcdserverpb::LeaseGrantRequest request, absl::Time deadline, Done done);
+  void LeaseRevoke(int64_t id, absl::Time deadline, Done done);
+  void LeaseRenew(int64_t id, absl::Time deadline, LeaseForwarder::RenewDone done);
+  void LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request, absl::Time deadline,
+                       LeaseForwarder::TimeToLiveDone done);
+  std::vector<int64_t> Leases() const { return lessor_->List(); }
+
+  // Every watcher on this member; the Watch service and the Election/Lock waits use it.
+  WatchHub* watch_hub() { return watch_hub_.get(); }
+
   // Hands leadership to `target` (MoveLeader). Only the leader may; `done` runs when `target`
   // leads or at the deadline.
   void MoveLeader(uint64_t target, absl::Time deadline,
@@ -120,6 +136,12 @@ class Member {
   void ProposeConfChange(raftpb::ConfChangeType type, etcdserverpb::Member member,
                          absl::Time deadline, Done done);
 
+  // Wires a freshly opened store to the lessor and the applier (at open and after a snapshot).
+  absl::Status AttachStore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
+  // Leader only: proposes the revoke of leases whose time is up (etcd: only the leader expires
+  // leases, through the log, so every member deletes their keys at the same revision).
+  void ExpireLeases();
+
   // Apply thread.
   void ApplyLoop();
   void ApplyEntry(const CommittedEntry& committed) ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
@@ -152,7 +174,11 @@ class Member {
   std::unique_ptr<storage::RaftLogStore> log_;
   std::unique_ptr<Membership> membership_;
   AlarmSet alarms_;
+  std::unique_ptr<Lessor> lessor_;
+  // Destroyed before the store (its thread reads it): see ~Member.
+  std::unique_ptr<WatchHub> watch_hub_;
   WaitList waits_;
+  std::unique_ptr<LeaseForwarder> lease_forwarder_;
 
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<RaftDriver> driver_;
@@ -179,6 +205,8 @@ class Member {
   std::vector<PendingMove> moves_ ABSL_GUARDED_BY(moves_mu_);
 
   std::atomic<uint64_t> next_request_id_{1};
+  std::atomic<uint64_t> lease_id_suffix_{static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()))
+                                         << 8};
   std::atomic<bool> publish_in_flight_{false};
   absl::Time next_publish_ = absl::InfinitePast();
 };

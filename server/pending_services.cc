@@ -11,26 +11,6 @@ namespace {
 
 using namespace etcdserverpb;  // the services' many message types
 
-class WatchService final : public Watch::CallbackService {
- public:
-  grpc::ServerBidiReactor<WatchRequest, WatchResponse>* Watch(
-      grpc::CallbackServerContext*) override {
-    return new RefusedBidiStream<WatchRequest, WatchResponse>("Watch");
-  }
-};
-
-class LeaseService final : public Lease::CallbackService {
- public:
-  QUORUM_REFUSED_UNARY(LeaseGrant, LeaseGrantRequest, LeaseGrantResponse)
-  QUORUM_REFUSED_UNARY(LeaseRevoke, LeaseRevokeRequest, LeaseRevokeResponse)
-  QUORUM_REFUSED_UNARY(LeaseTimeToLive, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse)
-  QUORUM_REFUSED_UNARY(LeaseLeases, LeaseLeasesRequest, LeaseLeasesResponse)
-  grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse>* LeaseKeepAlive(
-      grpc::CallbackServerContext*) override {
-    return new RefusedBidiStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>("LeaseKeepAlive");
-  }
-};
-
 class AuthService final : public Auth::CallbackService {
  public:
   QUORUM_REFUSED_UNARY(AuthEnable, AuthEnableRequest, AuthEnableResponse)
@@ -74,8 +54,6 @@ class LockService final : public v3lockpb::Lock::CallbackService {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewWatchService(Member*) { return std::make_unique<WatchService>(); }
-std::unique_ptr<grpc::Service> NewLeaseService(Member*) { return std::make_unique<LeaseService>(); }
 std::unique_ptr<grpc::Service> NewAuthService(Member*) { return std::make_unique<AuthService>(); }
 std::unique_ptr<grpc::Service> NewElectionService(Member*) {
   return std::make_unique<ElectionService>();

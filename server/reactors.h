@@ -28,6 +28,31 @@ inline absl::Time RequestDeadline(const grpc::CallbackServerContext* context,
   return std::min(fallback, absl::FromChrono(client));
 }
 
+// A completion that finishes `reactor` once a proposal is applied: with the typed response the
+// apply step produced (its header filled here) or with etcd's error.
+template <typename Response>
+Member::Done FinishWhenApplied(Member* member, grpc::ServerUnaryReactor* reactor,
+                               Response* response) {
+  return [member, reactor, response](ApplyResult result) {
+    if (result.status.ok()) {
+      response->Swap(static_cast<Response*>(result.response.get()));
+      member->FillHeader(response->mutable_header());
+    }
+    reactor->Finish(ToGrpcStatus(result.status));
+  };
+}
+
+// Proposes `internal` and finishes the call once it is applied.
+template <typename Response>
+grpc::ServerUnaryReactor* ProposeAndFinish(Member* member, grpc::CallbackServerContext* context,
+                                           internalpb::InternalRequest internal,
+                                           Response* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  member->Propose(std::move(internal), RequestDeadline(context, *member),
+                  FinishWhenApplied(member, reactor, response));
+  return reactor;
+}
+
 inline grpc::ServerUnaryReactor* RefuseUnary(grpc::CallbackServerContext* context,
                                              const char* method) {
   return FinishUnary(context, ErrUnimplemented(method));
@@ -38,21 +63,25 @@ inline grpc::ServerUnaryReactor* RefuseUnary(grpc::CallbackServerContext* contex
 template <typename Request, typename Response>
 class RefusedBidiStream final : public grpc::ServerBidiReactor<Request, Response> {
  public:
-  explicit RefusedBidiStream(const char* method) { this->Finish(ToGrpcStatus(ErrUnimplemented(method))); }
+  explicit RefusedBidiStream(const char* method) {
+    this->Finish(ToGrpcStatus(ErrUnimplemented(method)));
+  }
   void OnDone() override { delete this; }
 };
 
 template <typename Response>
 class RefusedWriteStream final : public grpc::ServerWriteReactor<Response> {
  public:
-  explicit RefusedWriteStream(const char* method) { this->Finish(ToGrpcStatus(ErrUnimplemented(method))); }
+  explicit RefusedWriteStream(const char* method) {
+    this->Finish(ToGrpcStatus(ErrUnimplemented(method)));
+  }
   void OnDone() override { delete this; }
 };
 
 }  // namespace quorum::server
 
 // Declares a unary method override that answers UNIMPLEMENTED naming the method.
-#define QUORUM_REFUSED_UNARY(Method, Request, Response)                                    \
+#define QUORUM_REFUSED_UNARY(Method, Request, Response)                                  \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context, const Request*, \
                                    Response*) override {                                 \
     return ::quorum::server::RefuseUnary(context, #Method);                              \

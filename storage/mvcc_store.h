@@ -109,6 +109,11 @@ class MvccStore {
   // etcd DeleteRange: one new revision if anything was deleted, else none.
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(
       const etcdserverpb::DeleteRangeRequest& req, const ApplyMeta& meta);
+  // Deletes every listed key that is live, all in one revision (none if none was live), and
+  // adds `extra`'s records to the same batch (a lease revoke: the keys and the lease record go
+  // together). `extra` runs under the writer lock and must not call the store's write methods.
+  absl::Status DeleteKeys(const std::vector<std::string>& keys, const ApplyMeta& meta,
+                          const std::function<void(rocksdb::WriteBatch*)>& extra);
   // etcd Txn: compares (nested ones included) are evaluated against the state before the txn;
   // all writes of the chosen branches form one revision (none if nothing was written); a read
   // after a write in the same txn sees that write.

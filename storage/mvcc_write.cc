@@ -190,4 +190,20 @@ absl::StatusOr<etcdserverpb::DeleteRangeResponse> MvccStore::DeleteRange(
   return resp;
 }
 
+absl::Status MvccStore::DeleteKeys(const std::vector<std::string>& keys, const ApplyMeta& meta,
+                                   const std::function<void(rocksdb::WriteBatch*)>& extra) {
+  absl::MutexLock write_lock(&write_mu_);
+  WriteTxn txn(CurrentRevision());
+  etcdserverpb::DeleteRangeRequest req;
+  for (const std::string& key : keys) {
+    req.set_key(key);
+    if (absl::StatusOr<etcdserverpb::DeleteRangeResponse> resp = DeleteInTxn(txn, req);
+        !resp.ok()) {
+      return resp.status();
+    }
+  }
+  if (extra) extra(&txn.batch);
+  return Commit(txn, meta);
+}
+
 }  // namespace quorum::storage

@@ -53,6 +53,7 @@ class GrpcPeerTransport final : public PeerTransport {
                                &ports[i]);
     }
     builder.RegisterService(service_.get());
+    for (grpc::Service* service : options_.services) builder.RegisterService(service);
     server_ = builder.BuildAndStart();
     for (size_t i = 0; i < ports.size(); ++i) {
       if (server_ == nullptr || ports[i] == 0) {
@@ -109,6 +110,12 @@ class GrpcPeerTransport final : public PeerTransport {
       auto it = senders_.find(peer);
       if (it != senders_.end()) it->second->Enqueue(std::move(peer_messages));
     }
+  }
+
+  std::shared_ptr<grpc::Channel> PeerChannel(uint64_t id) override {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = senders_.find(id);
+    return it == senders_.end() ? nullptr : it->second->CurrentChannel();
   }
 
   bool Connected(uint64_t id) const override {

@@ -59,6 +59,9 @@ class PeerSender {
   // True while the stream is established and its last write succeeded.
   bool Connected() const { return connected_.load(std::memory_order_acquire); }
 
+  // The channel to the peer's current URL (also for calls other than the message stream).
+  std::shared_ptr<grpc::Channel> CurrentChannel();
+
   // Ends the stream and makes the threads exit; Join() waits for them. Split so that a
   // transport stops all its peers at once rather than one after another.
   void RequestStop();
@@ -75,7 +78,6 @@ class PeerSender {
   void Close(std::unique_ptr<Stream> stream, bool cancel, const char* why);
   // Drops everything queued or pending; reports the peer unreachable if anything was lost.
   void DropQueued();
-  std::shared_ptr<grpc::Channel> CurrentChannel();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Stopping();
 

@@ -20,6 +20,11 @@
 #include "internalpb/peer.pb.h"
 #include "raftpb/raft.pb.h"
 
+namespace grpc {
+class Channel;
+class Service;
+}  // namespace grpc
+
 namespace quorum::server {
 
 // The state machine's records for an outgoing snapshot, read from a consistent point.
@@ -44,6 +49,9 @@ class PeerTransport {
     size_t queue_limit = 4096;
     // Records per snapshot chunk, by bytes.
     size_t snapshot_chunk_bytes = 1 << 20;
+    // More services for the peer server (requests members forward to the leader). Not owned;
+    // they must outlive the transport.
+    std::vector<grpc::Service*> services;
   };
 
   struct Callbacks {
@@ -79,6 +87,9 @@ class PeerTransport {
 
   // Queues messages to their `to` peers; never blocks. Messages to unknown peers are dropped.
   virtual void Send(std::vector<raftpb::Message> messages) = 0;
+
+  // A channel to peer `id` for other calls, or null for an unknown peer.
+  virtual std::shared_ptr<grpc::Channel> PeerChannel(uint64_t id) = 0;
 
   // True when a stream to `id` is connected now (member health, learner readiness).
   virtual bool Connected(uint64_t id) const = 0;
