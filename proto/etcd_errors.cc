@@ -101,8 +101,7 @@ absl::Status ErrTimeoutDueToLeaderFail() {
               "etcdserver: request timed out, possibly due to previous leader failure");
 }
 absl::Status ErrTimeoutDueToConnectionLost() {
-  return Make(C::kUnavailable,
-              "etcdserver: request timed out, possibly due to connection lost");
+  return Make(C::kUnavailable, "etcdserver: request timed out, possibly due to connection lost");
 }
 absl::Status ErrTimeoutWaitAppliedIndex() {
   return Make(C::kUnavailable,
@@ -115,6 +114,12 @@ absl::Status ErrNotSupportedForLearner() {
 }
 absl::Status ErrBadLeaderTransferee() {
   return Make(C::kFailedPrecondition, "etcdserver: bad leader transferee");
+}
+
+absl::Status ErrElectionNotLeader() { return Make(C::kUnknown, "election: not leader"); }
+absl::Status ErrElectionNoLeader() { return Make(C::kUnknown, "election: no leader"); }
+absl::Status ErrMissingLeaderKey() {
+  return Make(C::kUnknown, "\"leader\" field must be provided");
 }
 
 absl::Status ErrUnimplemented(const char* method) {

@@ -63,6 +63,11 @@ absl::Status ErrCorrupt();
 absl::Status ErrNotSupportedForLearner();
 absl::Status ErrBadLeaderTransferee();
 
+// Election service (etcd returns these as plain errors: gRPC code UNKNOWN).
+absl::Status ErrElectionNotLeader();
+absl::Status ErrElectionNoLeader();
+absl::Status ErrMissingLeaderKey();
+
 // Answer for an API method this member does not implement yet.
 absl::Status ErrUnimplemented(const char* method);
 

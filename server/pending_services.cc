@@ -3,8 +3,6 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/reactors.h"
 #include "server/service_factories.h"
-#include "v3electionpb/v3election.grpc.pb.h"
-#include "v3lockpb/v3lock.grpc.pb.h"
 
 namespace quorum::server {
 namespace {
@@ -34,30 +32,8 @@ class AuthService final : public Auth::CallbackService {
                        AuthRoleRevokePermissionResponse)
 };
 
-class ElectionService final : public v3electionpb::Election::CallbackService {
- public:
-  QUORUM_REFUSED_UNARY(Campaign, v3electionpb::CampaignRequest, v3electionpb::CampaignResponse)
-  QUORUM_REFUSED_UNARY(Proclaim, v3electionpb::ProclaimRequest, v3electionpb::ProclaimResponse)
-  QUORUM_REFUSED_UNARY(Leader, v3electionpb::LeaderRequest, v3electionpb::LeaderResponse)
-  QUORUM_REFUSED_UNARY(Resign, v3electionpb::ResignRequest, v3electionpb::ResignResponse)
-  grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* Observe(
-      grpc::CallbackServerContext*, const v3electionpb::LeaderRequest*) override {
-    return new RefusedWriteStream<v3electionpb::LeaderResponse>("Observe");
-  }
-};
-
-class LockService final : public v3lockpb::Lock::CallbackService {
- public:
-  QUORUM_REFUSED_UNARY(Lock, v3lockpb::LockRequest, v3lockpb::LockResponse)
-  QUORUM_REFUSED_UNARY(Unlock, v3lockpb::UnlockRequest, v3lockpb::UnlockResponse)
-};
-
 }  // namespace
 
 std::unique_ptr<grpc::Service> NewAuthService(Member*) { return std::make_unique<AuthService>(); }
-std::unique_ptr<grpc::Service> NewElectionService(Member*) {
-  return std::make_unique<ElectionService>();
-}
-std::unique_ptr<grpc::Service> NewLockService(Member*) { return std::make_unique<LockService>(); }
 
 }  // namespace quorum::server
