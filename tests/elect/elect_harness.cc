@@ -1,0 +1,176 @@
+#include "tests/elect/elect_harness.h"
+
+#include <signal.h>
+
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_split.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
+
+namespace quorum::testing {
+
+std::string ElectPath() { return QUORUM_ELECT_PATH; }
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+ServerCluster::ServerCluster(int members) : specs_(LoopbackCluster(members)) {
+  const char* server = std::getenv("QUORUM_ELECT_TEST_SERVER");
+  server_ = server != nullptr && *server != '\0' ? server : QuorumdPath();
+  processes_.resize(specs_.size());
+  for (const auto& s : specs_) {
+    clients_.push_back(std::make_unique<client::KvClient>(s.Endpoint(), std::chrono::seconds(2)));
+  }
+}
+
+ServerCluster::~ServerCluster() {
+  for (int i = 0; i < size(); ++i) {
+    // A frozen process would ignore nothing but SIGKILL anyway; thaw it for a clean reap.
+    if (Running(i)) processes_[i]->Signal(SIGCONT);
+    if (processes_[i]) processes_[i]->Kill();
+  }
+}
+
+void ServerCluster::StartAll() {
+  for (int i = 0; i < size(); ++i) {
+    auto args = QuorumdArgs(specs_[i], specs_, dir_.path() + "/" + specs_[i].name);
+    args[0] = server_;
+    processes_[i] =
+        std::make_unique<ChildProcess>(args, dir_.path() + "/" + specs_[i].name + ".log");
+  }
+  for (int i = 0; i < size(); ++i) {
+    auto ready = clients_[i]->WaitReady(std::chrono::seconds(20));
+    if (!ready.ok()) throw std::runtime_error("member " + specs_[i].name + " did not start");
+  }
+}
+
+void ServerCluster::Kill(int i) {
+  if (processes_[i]) processes_[i]->Kill();
+}
+
+void ServerCluster::Signal(int i, int signal) {
+  if (Running(i)) processes_[i]->Signal(signal);
+}
+
+bool ServerCluster::Running(int i) const { return processes_[i] && processes_[i]->running(); }
+
+std::optional<int> ServerCluster::WaitForLeader(std::chrono::milliseconds wait) {
+  std::optional<int> found;
+  WaitUntil(
+      [&] {
+        std::map<uint64_t, int> votes, index_of;
+        int running = 0;
+        for (int i = 0; i < size(); ++i) {
+          if (!Running(i)) continue;
+          ++running;
+          auto status = clients_[i]->Status();
+          if (!status.ok()) continue;
+          index_of[status->header().member_id()] = i;
+          if (status->leader() != 0) votes[status->leader()]++;
+        }
+        for (const auto& [leader, count] : votes) {
+          if (count == running && index_of.contains(leader)) {
+            found = index_of[leader];
+            return true;
+          }
+        }
+        return false;
+      },
+      wait);
+  return found;
+}
+
+std::string ServerCluster::Endpoints(int first) const {
+  std::string out;
+  for (int k = 0; k < size(); ++k) {
+    if (!out.empty()) out += ",";
+    out += specs_[(first + k) % size()].Endpoint();
+  }
+  return out;
+}
+
+std::string ServerCluster::Log(int i) const {
+  return processes_[i] ? processes_[i]->Log() : std::string();
+}
+
+std::optional<absl::Time> StateLine::RenewalSent() const {
+  size_t at = text.find("sent=");
+  if (!StartsWith("renewed") || at == std::string::npos) return std::nullopt;
+  absl::Time sent;
+  std::string error;
+  if (!absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", text.substr(at + 5), absl::UTCTimeZone(), &sent,
+                       &error)) {
+    return std::nullopt;
+  }
+  return sent;
+}
+
+ElectInstance::ElectInstance(const std::string& id, const std::string& election,
+                             const std::string& endpoints, const std::string& log_dir,
+                             std::vector<std::string> command, ElectTimings timings)
+    : id_(id) {
+  std::vector<std::string> argv = {ElectPath(),
+                                   "--id",
+                                   id,
+                                   "--endpoints",
+                                   endpoints,
+                                   "--lease-duration",
+                                   timings.lease_duration,
+                                   "--renew-deadline",
+                                   timings.renew_deadline,
+                                   "--retry-period",
+                                   timings.retry_period,
+                                   election};
+  if (!command.empty()) {
+    argv.push_back("--");
+    for (auto& c : command) argv.push_back(std::move(c));
+  }
+  process_ = std::make_unique<ChildProcess>(argv, log_dir + "/elect-" + id + ".log");
+}
+
+std::vector<StateLine> ElectInstance::Lines() const {
+  std::vector<StateLine> lines;
+  const std::string tag = " quorum-elect[" + id_ + "] ";
+  for (absl::string_view raw : absl::StrSplit(process_->Log(), '\n', absl::SkipEmpty())) {
+    size_t at = raw.find(tag);
+    if (at == absl::string_view::npos) continue;
+    StateLine line;
+    std::string error;
+    if (!absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", raw.substr(0, at), absl::UTCTimeZone(), &line.time,
+                         &error)) {
+      continue;
+    }
+    line.text = std::string(raw.substr(at + tag.size()));
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+std::optional<std::pair<StateLine, size_t>> ElectInstance::WaitFor(const std::string& prefix,
+                                                                   std::chrono::milliseconds wait,
+                                                                   size_t skip) const {
+  std::optional<std::pair<StateLine, size_t>> found;
+  WaitUntil(
+      [&] {
+        auto lines = Lines();
+        for (size_t i = skip; i < lines.size(); ++i) {
+          if (lines[i].StartsWith(prefix)) {
+            found = {lines[i], i};
+            return true;
+          }
+        }
+        return false;
+      },
+      wait);
+  return found;
+}
+
+}  // namespace quorum::testing

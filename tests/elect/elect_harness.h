@@ -1,0 +1,95 @@
+// Test harness for quorum-elect: a 3-member server cluster on loopback whose members can be
+// killed, frozen (SIGSTOP) and thawed by PID, quorum-elect instances as child processes, and a
+// parser for their timestamped state lines. Used by tests/elect/elect_process_test.cc.
+// The cluster runs quorumd by default; QUORUM_ELECT_TEST_SERVER=/usr/bin/etcd runs the same
+// tests against etcd 3.4, the reference the tool must work with.
+#ifndef QUORUM_TESTS_ELECT_ELECT_HARNESS_H_
+#define QUORUM_TESTS_ELECT_ELECT_HARNESS_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "client/kv_client.h"
+#include "tests/support/process.h"
+
+namespace quorum::testing {
+
+// Members started from the etcd flag set of QuorumdArgs (which etcd takes as well). Unlike
+// TestCluster it exposes signals per member, which freezing the cluster needs.
+class ServerCluster {
+ public:
+  explicit ServerCluster(int members);
+  ~ServerCluster();
+
+  int size() const { return static_cast<int>(specs_.size()); }
+  const std::string& server() const { return server_; }
+  void StartAll();
+  void Kill(int i);                // kill -9
+  void Signal(int i, int signal);  // e.g. SIGSTOP / SIGCONT
+  bool Running(int i) const;
+  // The member every running member names as leader, within `wait`.
+  std::optional<int> WaitForLeader(std::chrono::milliseconds wait = std::chrono::seconds(20));
+  // "host:port,host:port,...", starting with member `first`.
+  std::string Endpoints(int first = 0) const;
+  std::string Log(int i) const;
+
+ private:
+  std::string server_;
+  TempDir dir_;
+  std::vector<MemberSpec> specs_;
+  std::vector<std::unique_ptr<ChildProcess>> processes_;
+  std::vector<std::unique_ptr<client::KvClient>> clients_;
+};
+
+// One line of quorum-elect's log: "<time> quorum-elect[<id>] <text>".
+struct StateLine {
+  absl::Time time;
+  std::string text;
+  bool StartsWith(const std::string& prefix) const { return text.rfind(prefix, 0) == 0; }
+  // For "renewed ... sent=<time>" lines: when the renewal was sent.
+  std::optional<absl::Time> RenewalSent() const;
+};
+
+// quorum-elect's timing flags, short enough for tests; the relations of the defaults hold.
+struct ElectTimings {
+  std::string lease_duration = "6s";
+  std::string renew_deadline = "4s";
+  std::string retry_period = "1s";
+};
+
+// A quorum-elect child process.
+class ElectInstance {
+ public:
+  ElectInstance(const std::string& id, const std::string& election, const std::string& endpoints,
+                const std::string& log_dir, std::vector<std::string> command = {},
+                ElectTimings timings = ElectTimings());
+  const std::string& id() const { return id_; }
+  ChildProcess& process() { return *process_; }
+
+  std::vector<StateLine> Lines() const;
+  // Waits until a line whose text starts with `prefix` appears after the first `skip` lines;
+  // returns it (and its index), or nullopt at the deadline.
+  std::optional<std::pair<StateLine, size_t>> WaitFor(const std::string& prefix,
+                                                      std::chrono::milliseconds wait,
+                                                      size_t skip = 0) const;
+  std::string Log() const { return process_->Log(); }
+
+ private:
+  std::string id_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// Where the built quorum-elect is.
+std::string ElectPath();
+
+// Polls `condition` every 20 ms until it holds or `wait` passes.
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds wait);
+
+}  // namespace quorum::testing
+
+#endif  // QUORUM_TESTS_ELECT_ELECT_HARNESS_H_

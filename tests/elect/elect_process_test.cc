@@ -1,0 +1,213 @@
+// Multi-process tests of quorum-elect against a 3-member cluster: a standby takes over after
+// kill -9 of the active member, the active member rides out a cluster leader kill, active
+// periods never overlap, and a member cut off from the cluster steps down at its renew
+// deadline, before its lease could expire. Timings: lease 6 s, renew deadline 4 s, retry 1 s.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/elect/elect_harness.h"
+
+namespace quorum {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ElectInstance;
+using testing::ServerCluster;
+using testing::StateLine;
+using testing::TempDir;
+using testing::WaitUntil;
+
+const absl::Duration kLeaseDuration = absl::Seconds(6);
+const absl::Duration kRenewDeadline = absl::Seconds(4);
+
+struct Interval {
+  absl::Time begin;
+  absl::Time end;
+};
+
+// The periods in which a member believed it was active, from its log. A member killed while
+// active is taken to be active until `died` (its command dies with it).
+std::vector<Interval> ActiveIntervals(const std::vector<StateLine>& lines,
+                                      absl::Time died = absl::InfiniteFuture()) {
+  std::vector<Interval> intervals;
+  std::optional<absl::Time> begin;
+  for (const auto& line : lines) {
+    if (line.StartsWith("active")) {
+      begin = line.time;
+    } else if (begin.has_value() &&
+               (line.StartsWith("stepped down") || line.StartsWith("command exited") ||
+                line.StartsWith("shutting down"))) {
+      intervals.push_back({*begin, line.time});
+      begin.reset();
+    }
+  }
+  if (begin.has_value()) intervals.push_back({*begin, died});
+  return intervals;
+}
+
+void ExpectNoOverlap(const std::vector<Interval>& a, const std::vector<Interval>& b) {
+  for (const auto& x : a) {
+    for (const auto& y : b) {
+      EXPECT_TRUE(x.end <= y.begin || y.end <= x.begin)
+          << "both active: [" << x.begin << ", " << x.end << ") and [" << y.begin << ", " << y.end
+          << ")";
+    }
+  }
+}
+
+// The send time of the last renewal logged before line `before`.
+std::optional<absl::Time> LastRenewalSent(const std::vector<StateLine>& lines,
+                                          size_t before = SIZE_MAX) {
+  std::optional<absl::Time> sent;
+  for (size_t i = 0; i < lines.size() && i < before; ++i) {
+    if (auto s = lines[i].RenewalSent()) sent = s;
+  }
+  return sent;
+}
+
+bool HasLine(const std::vector<StateLine>& lines, const std::string& prefix) {
+  for (const auto& line : lines) {
+    if (line.StartsWith(prefix)) return true;
+  }
+  return false;
+}
+
+double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+TEST(ElectProcess, StandbyTakesOverAfterKill9AndActiveRidesOutClusterLeaderKill) {
+  ServerCluster cluster(3);
+  cluster.StartAll();
+  auto leader = cluster.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  TempDir logs;
+
+  // The active member talks to the cluster leader first, so the leader's death forces it to
+  // fail over to another endpoint.
+  ElectInstance a("a", "svc", cluster.Endpoints(*leader), logs.path());
+  ASSERT_TRUE(a.WaitFor("active", 10s)) << a.Log();
+  ElectInstance b("b", "svc", cluster.Endpoints((*leader + 1) % 3), logs.path());
+  ASSERT_TRUE(b.WaitFor("standby", 10s)) << b.Log();
+
+  // kill -9 the cluster leader while a is active: a keeps renewing and stays active.
+  std::optional<absl::Time> before_kill = LastRenewalSent(a.Lines());
+  ASSERT_TRUE(before_kill.has_value());
+  absl::Time leader_killed = absl::Now();
+  cluster.Kill(*leader);
+  auto renewals_after = [&](absl::Time since) {
+    std::vector<absl::Time> sent;
+    for (const auto& line : a.Lines()) {
+      if (auto s = line.RenewalSent(); s.has_value() && *s > since) sent.push_back(*s);
+    }
+    return sent;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return renewals_after(leader_killed).size() >= 2; }, 15s)) << a.Log();
+  EXPECT_FALSE(HasLine(a.Lines(), "stepped down")) << a.Log();
+  EXPECT_FALSE(HasLine(b.Lines(), "active")) << b.Log();
+  absl::Duration renewal_gap = renewals_after(leader_killed).front() - *before_kill;
+  std::cout << "cluster leader kill: a's renewals paused " << Seconds(renewal_gap)
+            << " s (renew deadline " << Seconds(kRenewDeadline) << " s), no step-down\n";
+  EXPECT_LT(renewal_gap, kRenewDeadline);
+
+  // kill -9 the active member: the standby takes over once the lease has expired.
+  absl::Time a_killed = absl::Now();
+  a.process().Kill();
+  auto taken = b.WaitFor("active", 15s);
+  ASSERT_TRUE(taken.has_value()) << b.Log();
+  std::vector<StateLine> a_lines = a.Lines();
+  std::optional<absl::Time> last_sent = LastRenewalSent(a_lines);
+  ASSERT_TRUE(last_sent.has_value());
+  absl::Duration from_renewal = taken->first.time - *last_sent;
+  absl::Duration from_kill = taken->first.time - a_killed;
+  std::cout << "kill -9 of the active member: standby active " << Seconds(from_renewal)
+            << " s after the last renewal was sent, " << Seconds(from_kill)
+            << " s after the kill (lease duration " << Seconds(kLeaseDuration) << " s)\n";
+  // The lease cannot expire before its TTL has run from the last renewal (1 ms: log rounding).
+  EXPECT_GE(from_renewal, kLeaseDuration - absl::Milliseconds(1));
+  // The server's expiry scan, the revoke's commit and the watch add a little, not a period.
+  EXPECT_LE(from_renewal, kLeaseDuration + absl::Seconds(2));
+  EXPECT_LE(from_kill, kLeaseDuration + absl::Seconds(2));
+  // Had a been cut off instead of killed, it would have acted until last renewal + deadline.
+  EXPECT_GE(taken->first.time, *last_sent + kRenewDeadline);
+
+  ExpectNoOverlap(ActiveIntervals(a_lines, a_killed), ActiveIntervals(b.Lines()));
+}
+
+TEST(ElectProcess, ActiveStepsDownAtRenewDeadlineWhenClusterIsFrozen) {
+  ServerCluster cluster(3);
+  cluster.StartAll();
+  ASSERT_TRUE(cluster.WaitForLeader().has_value());
+  TempDir logs;
+  const std::string pid_file = logs.path() + "/command.pid";
+  ElectInstance a("a", "svc", cluster.Endpoints(), logs.path(),
+                  {"/bin/sh", "-c", "echo $$ > " + pid_file + "; exec sleep 600"});
+  auto active = a.WaitFor("active", 10s);
+  ASSERT_TRUE(active.has_value()) << a.Log();
+  int command_pid = 0;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::ifstream in(pid_file);
+        std::string text;
+        return std::getline(in, text) && absl::SimpleAtoi(text, &command_pid) && command_pid > 0;
+      },
+      5s));
+  // Steady state: at least one renewal while active.
+  ASSERT_TRUE(a.WaitFor("renewed", 5s, active->second + 1)) << a.Log();
+
+  for (int i = 0; i < cluster.size(); ++i) cluster.Signal(i, SIGSTOP);
+  auto down = a.WaitFor("stepped down", 10s);
+  ASSERT_TRUE(down.has_value()) << a.Log();
+  std::vector<StateLine> lines = a.Lines();
+  std::optional<absl::Time> last_sent = LastRenewalSent(lines, down->second);
+  ASSERT_TRUE(last_sent.has_value());
+  absl::Duration after = down->first.time - *last_sent;
+  std::cout << "cluster frozen: stepped down " << Seconds(after)
+            << " s after the last renewal was sent (renew deadline " << Seconds(kRenewDeadline)
+            << " s, lease " << Seconds(kLeaseDuration) << " s)\n";
+  EXPECT_GE(after, kRenewDeadline - absl::Milliseconds(1));
+  EXPECT_LE(after, kRenewDeadline + absl::Milliseconds(300));
+  EXPECT_LT(down->first.time, *last_sent + kLeaseDuration);
+
+  // The command is gone before the lease could have expired.
+  ASSERT_TRUE(WaitUntil([&] { return kill(command_pid, 0) != 0 && errno == ESRCH; }, 3s));
+  auto stopped = a.WaitFor("command stopped", 1s, down->second);
+  ASSERT_TRUE(stopped.has_value()) << a.Log();
+  EXPECT_LT(stopped->first.time, *last_sent + kLeaseDuration);
+
+  // Thawed, the cluster lets it campaign again and win (its old lease is gone by then).
+  for (int i = 0; i < cluster.size(); ++i) cluster.Signal(i, SIGCONT);
+  EXPECT_TRUE(a.WaitFor("active", 20s, down->second)) << a.Log();
+}
+
+TEST(ElectProcess, ResignOnSigtermHandsOverWithoutWaitingForTheLease) {
+  ServerCluster cluster(3);
+  cluster.StartAll();
+  ASSERT_TRUE(cluster.WaitForLeader().has_value());
+  TempDir logs;
+  ElectInstance a("a", "svc", cluster.Endpoints(0), logs.path());
+  ASSERT_TRUE(a.WaitFor("active", 10s)) << a.Log();
+  ElectInstance b("b", "svc", cluster.Endpoints(1), logs.path());
+  ASSERT_TRUE(b.WaitFor("standby", 10s)) << b.Log();
+
+  absl::Time terminated = absl::Now();
+  a.process().Signal(SIGTERM);
+  auto exit_code = a.process().WaitExit(10s);
+  ASSERT_TRUE(exit_code.has_value());
+  EXPECT_EQ(*exit_code, 0);
+  EXPECT_TRUE(a.WaitFor("resigned: lease", 1s)) << a.Log();
+  auto taken = b.WaitFor("active", 5s);
+  ASSERT_TRUE(taken.has_value()) << b.Log();
+  std::cout << "SIGTERM of the active member: standby active "
+            << Seconds(taken->first.time - terminated) << " s later\n";
+  EXPECT_LT(taken->first.time - terminated, kLeaseDuration / 2);
+  ExpectNoOverlap(ActiveIntervals(a.Lines()), ActiveIntervals(b.Lines()));
+}
+
+}  // namespace
+}  // namespace quorum

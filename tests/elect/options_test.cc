@@ -1,0 +1,57 @@
+// Unit tests of quorum-elect's flag parsing and its Kubernetes-style timing rules.
+#include "client/elect/options.h"
+
+#include <gtest/gtest.h>
+
+namespace quorum::elect {
+namespace {
+
+absl::StatusOr<Options> Parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "quorum-elect");
+  return ParseOptions(static_cast<int>(args.size()), args.data());
+}
+
+TEST(ElectOptions, DefaultsAreKubernetesLeaderElectionDefaults) {
+  auto options = Parse({"svc"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->lease_duration, absl::Seconds(15));
+  EXPECT_EQ(options->renew_deadline, absl::Seconds(10));
+  EXPECT_EQ(options->retry_period, absl::Seconds(2));
+  EXPECT_EQ(options->LeaseTtlSeconds(), 15);
+  EXPECT_EQ(options->stop_grace, absl::Milliseconds(2500));
+  EXPECT_EQ(options->endpoints, std::vector<std::string>{"127.0.0.1:2379"});
+  EXPECT_EQ(options->value, options->id);
+  EXPECT_TRUE(options->command.empty());
+}
+
+TEST(ElectOptions, CommandAfterDoubleDashIsPassedThroughUntouched) {
+  auto options = Parse({"--endpoints", "http://a:1,b:2/", "svc", "--", "serve", "--port", "8"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->election, "svc");
+  EXPECT_EQ(options->endpoints, (std::vector<std::string>{"a:1", "b:2"}));
+  EXPECT_EQ(options->command, (std::vector<std::string>{"serve", "--port", "8"}));
+}
+
+TEST(ElectOptions, LeaseDurationMustExceedRenewDeadline) {
+  auto options = Parse({"--lease-duration", "10s", "--renew-deadline", "10s", "svc"});
+  ASSERT_FALSE(options.ok());
+  EXPECT_NE(options.status().message().find("--lease-duration"), std::string::npos);
+}
+
+TEST(ElectOptions, RenewDeadlineMustExceedJitteredRetryPeriod) {
+  // 2.4 s is exactly 2 s * 1.2: not enough room for one jittered retry.
+  EXPECT_FALSE(Parse({"--renew-deadline", "2.4s", "--lease-duration", "5s", "svc"}).ok());
+  EXPECT_TRUE(Parse({"--renew-deadline", "2.5s", "--lease-duration", "5s", "svc"}).ok());
+}
+
+TEST(ElectOptions, LeaseDurationIsWholeSeconds) {
+  EXPECT_FALSE(Parse({"--lease-duration", "6500ms", "svc"}).ok());
+  EXPECT_FALSE(Parse({"--retry-period", "0s", "svc"}).ok());
+  EXPECT_FALSE(Parse({"--lease-duration", "soon", "svc"}).ok());
+  EXPECT_TRUE(Parse({"--lease-duration", "16", "svc"}).ok());
+}
+
+TEST(ElectOptions, ElectionNameIsRequired) { EXPECT_FALSE(Parse({}).ok()); }
+
+}  // namespace
+}  // namespace quorum::elect
