@@ -66,6 +66,9 @@ bool EndpointPool::WaitConnected(grpc::Channel& channel, std::chrono::millisecon
   while (true) {
     auto state = channel.GetState(/*try_to_connect=*/true);
     if (state == GRPC_CHANNEL_READY) return true;
+    // A refused or failed connect shows at once as TRANSIENT_FAILURE: move on now rather than
+    // wait out the dial timeout on a member that is down.
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
     if (!channel.WaitForStateChange(state, deadline)) return false;
   }
 }

@@ -46,7 +46,8 @@ class EndpointPool {
   // the list.
   std::shared_ptr<grpc::Channel> ChannelFor(const std::string& endpoint);
 
-  // Waits up to `wait` for the channel to be connected. A call made on a channel that never
+  // Waits up to `wait` for the channel to be connected; false at once if its last connect
+  // failed (it is then in reconnect backoff). A call made on a channel that never
   // connected was never sent, which is what makes retrying a write safe.
   static bool WaitConnected(grpc::Channel& channel, std::chrono::milliseconds wait);
 

@@ -27,6 +27,15 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    // etcdctl (cobra) answers an unknown flag with the command's usage and exit code 1.
+    CLI::App* command = &app;
+    while (!command->get_subcommands().empty()) command = command->get_subcommands().front();
+    std::cout << command->help();
+    std::string what = e.what();
+    std::string flag = what.substr(what.rfind(": ") + 2);
+    std::cerr << "Error: " << (flag.rfind("-", 0) == 0 ? "unknown flag: " + flag : what) << "\n";
+    return quorum::ctl::kExitError;
   } catch (const CLI::ParseError& e) {
     std::cerr << "Error: " << e.what() << "\n";
     return quorum::ctl::kExitBadArgs;
