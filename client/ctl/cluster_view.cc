@@ -64,8 +64,9 @@ std::string RenderClusterStatus(const std::vector<MemberView>& members, const Ve
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : members) {
     std::string role = m.learner ? "learner" : "";
+    // A leader cut off from the majority keeps its title until it notices; say so.
     if (m.up && m.id == verdict.leader)
-      role = "LEADER";
+      role = verdict.up < verdict.quorum ? "leader?" : "LEADER";
     else if (m.up && !m.learner)
       role = "follower";
     if (!m.up) {

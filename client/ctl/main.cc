@@ -34,7 +34,9 @@ int main(int argc, char** argv) {
     std::cout << command->help();
     std::string what = e.what();
     std::string flag = what.substr(what.rfind(": ") + 2);
-    std::cerr << "Error: " << (flag.rfind("-", 0) == 0 ? "unknown flag: " + flag : what) << "\n";
+    std::string message = "Error: " + (flag.rfind("-", 0) == 0 ? "unknown flag: " + flag : what);
+    // etcdctl reports it twice: once from the flag parser, once on exit.
+    std::cerr << message << "\n\n" << message << "\n";
     return quorum::ctl::kExitError;
   } catch (const CLI::ParseError& e) {
     std::cerr << "Error: " << e.what() << "\n";
