@@ -40,15 +40,20 @@ ServerCluster::~ServerCluster() {
 }
 
 void ServerCluster::StartAll() {
+  RestartAll();
   for (int i = 0; i < size(); ++i) {
+    auto ready = clients_[i]->WaitReady(std::chrono::seconds(20));
+    if (!ready.ok()) throw std::runtime_error("member " + specs_[i].name + " did not start");
+  }
+}
+
+void ServerCluster::RestartAll() {
+  for (int i = 0; i < size(); ++i) {
+    if (Running(i)) continue;
     auto args = QuorumdArgs(specs_[i], specs_, dir_.path() + "/" + specs_[i].name);
     args[0] = server_;
     processes_[i] =
         std::make_unique<ChildProcess>(args, dir_.path() + "/" + specs_[i].name + ".log");
-  }
-  for (int i = 0; i < size(); ++i) {
-    auto ready = clients_[i]->WaitReady(std::chrono::seconds(20));
-    if (!ready.ok()) throw std::runtime_error("member " + specs_[i].name + " did not start");
   }
 }
 

@@ -29,7 +29,9 @@ class ServerCluster {
   int size() const { return static_cast<int>(specs_.size()); }
   const std::string& server() const { return server_; }
   void StartAll();
-  void Kill(int i);                // kill -9
+  void Kill(int i);  // kill -9
+  // Starts every member that is not running, from its data dir, without waiting for it.
+  void RestartAll();
   void Signal(int i, int signal);  // e.g. SIGSTOP / SIGCONT
   bool Running(int i) const;
   // The member every running member names as leader, within `wait`.
