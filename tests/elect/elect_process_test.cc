@@ -146,6 +146,10 @@ TEST(ElectProcess, StandbyTakesOverAfterKill9AndActiveRidesOutClusterLeaderKill)
 // their deadline) or two of three killed (renewals fail at once, "no leader" or refused).
 enum class CutOff { kFreezeAll, kKillMajority };
 
+std::ostream& operator<<(std::ostream& os, CutOff cut) {
+  return os << (cut == CutOff::kFreezeAll ? "FreezeAll" : "KillMajority");
+}
+
 class ElectCutOff : public ::testing::TestWithParam<CutOff> {};
 
 TEST_P(ElectCutOff, ActiveStepsDownAtRenewDeadlineBeforeItsLeaseCanExpire) {
@@ -212,9 +216,7 @@ TEST_P(ElectCutOff, ActiveStepsDownAtRenewDeadlineBeforeItsLeaseCanExpire) {
 
 INSTANTIATE_TEST_SUITE_P(Elect, ElectCutOff,
                          ::testing::Values(CutOff::kFreezeAll, CutOff::kKillMajority),
-                         [](const auto& info) {
-                           return info.param == CutOff::kFreezeAll ? "FreezeAll" : "KillMajority";
-                         });
+                         ::testing::PrintToStringParamName());
 
 TEST(ElectProcess, ResignOnSigtermHandsOverWithoutWaitingForTheLease) {
   ServerCluster cluster(3);
