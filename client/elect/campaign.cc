@@ -38,14 +38,16 @@ std::string Campaign::KeyFor(int64_t lease) const {
 
 void Campaign::Start(int64_t lease) {
   Stop();
-  cancellation_ = std::make_unique<Cancellation>();
+  cancellation_.Reset();
   thread_ = std::thread([this, lease] { Run(lease); });
 }
 
 void Campaign::Stop() {
-  if (cancellation_ != nullptr) cancellation_->Cancel();
+  cancellation_.Cancel();
   if (thread_.joinable()) thread_.join();
 }
+
+void Campaign::MoveToCurrentEndpoint() { cancellation_.InterruptCall(); }
 
 template <typename T>
 absl::StatusOr<T> Campaign::WithRetries(
@@ -57,11 +59,16 @@ absl::StatusOr<T> Campaign::WithRetries(
     absl::StatusOr<T> result;
     {
       grpc::ClientContext context;
-      CallScope scope(*cancellation_, &context);
+      CallScope scope(cancellation_, &context);
       if (!scope.entered()) return absl::CancelledError("campaign stopped");
       result = call(endpoint, context);
     }
-    if (cancellation_->cancelled()) return absl::CancelledError("campaign stopped");
+    if (cancellation_.cancelled()) return absl::CancelledError("campaign stopped");
+    // Interrupted to move to the endpoint that is now current: go there at once.
+    if (result.status().code() == absl::StatusCode::kCancelled &&
+        endpoints_.Current().index != endpoint.index) {
+      continue;
+    }
     if (result.ok() || !IsRetryable(result.status())) return result;
     bool moved = endpoints_.Failed(endpoint.index, result.status());
     if (!failing || moved) {
@@ -69,7 +76,7 @@ absl::StatusOr<T> Campaign::WithRetries(
                              result.status().ToString(), moved ? " (trying next endpoint)" : ""));
     }
     failing = true;
-    if (!cancellation_->Pause(absl::ToChronoNanoseconds(settings_.call_timeout / 2))) {
+    if (!cancellation_.Pause(absl::ToChronoNanoseconds(settings_.call_timeout / 2))) {
       return absl::CancelledError("campaign stopped");
     }
   }

@@ -51,6 +51,10 @@ class Campaign {
   // Stops the campaign thread (cancelling a call in flight) and joins it. The key stays: it
   // goes with the lease.
   void Stop();
+  // Abandons the call in flight, to be made again at once on the current endpoint: called when
+  // another thread found the endpoint failing, as a watch on a frozen member would otherwise
+  // wait out its whole bound. Any thread.
+  void MoveToCurrentEndpoint();
 
  private:
   struct Predecessor {
@@ -86,7 +90,7 @@ class Campaign {
   CampaignSettings settings_;
   EventQueue& events_;
   StateLog& log_;
-  std::unique_ptr<Cancellation> cancellation_;
+  Cancellation cancellation_;
   std::thread thread_;
 };
 

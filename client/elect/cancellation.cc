@@ -24,6 +24,17 @@ void Cancellation::Cancel() {
   cv_.notify_all();
 }
 
+void Cancellation::InterruptCall() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (in_flight_ != nullptr) in_flight_->TryCancel();
+}
+
+void Cancellation::Reset() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = false;
+  in_flight_ = nullptr;
+}
+
 bool Cancellation::cancelled() {
   std::lock_guard<std::mutex> lock(mu_);
   return cancelled_;

@@ -21,6 +21,10 @@ class Cancellation {
   void Leave();
   // Cancels the call in flight, wakes Pause(), and makes every later Enter() fail.
   void Cancel();
+  // Cancels the call in flight only; the worker sees CANCELLED and may try again.
+  void InterruptCall();
+  // Makes Enter() work again, for the next worker. REQUIRES: no worker running.
+  void Reset();
   bool cancelled();
   // Waits for `duration` unless cancelled; returns false if cancelled.
   bool Pause(std::chrono::steady_clock::duration duration);

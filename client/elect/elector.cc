@@ -25,7 +25,10 @@ Elector::Elector(Options options, StateLog& log)
                  .call_timeout = options_.retry_period,
                  .watch_timeout = options_.lease_duration},
                 events_, log_),
-      command_(options_.command) {}
+      command_(options_.command) {
+  // A failing endpoint found by the lease keeper moves the campaign's watch along with it.
+  endpoints_.OnSwitch([this] { campaign_.MoveToCurrentEndpoint(); });
+}
 
 int Elector::Run() {
   log_.Line(absl::StrFormat(

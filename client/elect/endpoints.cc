@@ -22,9 +22,12 @@ EndpointPool::Endpoint EndpointPool::Current() {
 
 bool EndpointPool::Failed(size_t index, const absl::Status& status) {
   if (!IsRetryable(status)) return false;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (index != current_ || addresses_.size() == 1) return false;
-  current_ = (current_ + 1) % addresses_.size();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index != current_ || addresses_.size() == 1) return false;
+    current_ = (current_ + 1) % addresses_.size();
+  }
+  if (on_switch_) on_switch_();
   return true;
 }
 

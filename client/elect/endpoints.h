@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,12 +33,17 @@ class EndpointPool {
   // current, unless another caller has moved on already. Returns true if it did rotate.
   bool Failed(size_t index, const absl::Status& status);
   size_t size() const { return addresses_.size(); }
+  // Called (outside the pool's lock, on the thread that reported the failure) after each
+  // switch to another endpoint, so that long calls still bound to the old one can move too.
+  // REQUIRES: set before any other thread uses the pool.
+  void OnSwitch(std::function<void()> listener) { on_switch_ = std::move(listener); }
 
  private:
   std::mutex mu_;
   std::vector<std::string> addresses_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   size_t current_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void()> on_switch_;
 };
 
 // True for the errors after which a call may succeed on another member or later: the member is

@@ -48,12 +48,12 @@ absl::StatusOr<LeaseKeeper::Grant> LeaseKeeper::GrantOnce(int64_t ttl_seconds,
 
 void LeaseKeeper::Start(int64_t lease) {
   Stop();
-  cancellation_ = std::make_unique<Cancellation>();
+  cancellation_.Reset();
   thread_ = std::thread([this, lease] { RenewLoop(lease); });
 }
 
 void LeaseKeeper::Stop() {
-  if (cancellation_ != nullptr) cancellation_->Cancel();
+  cancellation_.Cancel();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -61,11 +61,11 @@ void LeaseKeeper::RenewLoop(int64_t lease) {
   std::mt19937_64 random(std::random_device{}());
   std::uniform_real_distribution<double> jitter(1.0, kJitterFactor);
   bool failing = false;
-  while (!cancellation_->cancelled()) {
+  while (!cancellation_.cancelled()) {
     EndpointPool::Endpoint endpoint = endpoints_.Current();
     Renewal renewal = RenewalSentNow();
     absl::StatusOr<int64_t> ttl = RenewOnce(lease, endpoint);
-    if (cancellation_->cancelled()) return;
+    if (cancellation_.cancelled()) return;
     absl::Duration pause = retry_period_ * jitter(random);
     if (ttl.ok() && *ttl > 0) {
       renewal.ttl_seconds = *ttl;
@@ -95,7 +95,7 @@ void LeaseKeeper::RenewLoop(int64_t lease) {
     // The pause counts from when the attempt began, as Kubernetes' retry period does.
     auto next = renewal.sent + absl::ToChronoNanoseconds(pause);
     auto now = SteadyClock::now();
-    if (next > now && !cancellation_->Pause(next - now)) return;
+    if (next > now && !cancellation_.Pause(next - now)) return;
   }
 }
 
@@ -104,7 +104,7 @@ absl::StatusOr<int64_t> LeaseKeeper::RenewOnce(int64_t lease,
   auto stub = etcdserverpb::Lease::NewStub(endpoint.channel);
   grpc::ClientContext context;
   context.set_deadline(DeadlineAfter(retry_period_));
-  CallScope scope(*cancellation_, &context);
+  CallScope scope(cancellation_, &context);
   if (!scope.entered()) return absl::CancelledError("stopped");
   // One request per stream: each renewal is then bounded by its own deadline and goes to
   // whichever endpoint is current, at the cost of one stream setup per retry period.

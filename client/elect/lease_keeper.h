@@ -58,7 +58,7 @@ class LeaseKeeper {
   absl::Duration retry_period_;
   EventQueue& events_;
   StateLog& log_;
-  std::unique_ptr<Cancellation> cancellation_;
+  Cancellation cancellation_;
   std::thread thread_;
 };
 

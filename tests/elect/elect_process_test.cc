@@ -142,6 +142,34 @@ TEST(ElectProcess, StandbyTakesOverAfterKill9AndActiveRidesOutClusterLeaderKill)
   ExpectNoOverlap(ActiveIntervals(a_lines, a_killed), ActiveIntervals(b.Lines()));
 }
 
+TEST(ElectProcess, StandbyWatchingAFrozenMemberStillTakesOverInTime) {
+  ServerCluster cluster(3);
+  cluster.StartAll();
+  auto leader = cluster.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const int frozen = (*leader + 1) % 3;
+  TempDir logs;
+  ElectInstance a("a", "svc", cluster.Endpoints(*leader), logs.path());
+  ASSERT_TRUE(a.WaitFor("active", 10s)) << a.Log();
+  // b watches a's key through `frozen`, which then stops answering without closing anything.
+  ElectInstance b("b", "svc", cluster.Endpoints(frozen), logs.path());
+  ASSERT_TRUE(b.WaitFor("standby", 10s)) << b.Log();
+  cluster.Signal(frozen, SIGSTOP);
+  absl::Time a_killed = absl::Now();
+  a.process().Kill();
+  auto taken = b.WaitFor("active", 15s);
+  cluster.Signal(frozen, SIGCONT);
+  ASSERT_TRUE(taken.has_value()) << b.Log();
+  std::optional<absl::Time> last_sent = LastRenewalSent(a.Lines());
+  ASSERT_TRUE(last_sent.has_value());
+  absl::Duration from_renewal = taken->first.time - *last_sent;
+  std::cout << "standby on a frozen member: active " << Seconds(from_renewal)
+            << " s after the active's last renewal was sent, "
+            << Seconds(taken->first.time - a_killed) << " s after the kill\n";
+  EXPECT_GE(from_renewal, kLeaseDuration - absl::Milliseconds(1));
+  EXPECT_LE(from_renewal, kLeaseDuration + absl::Seconds(2));
+}
+
 // How the active member is cut off from the cluster: every member frozen (renewals hang until
 // their deadline) or two of three killed (renewals fail at once, "no leader" or refused).
 enum class CutOff { kFreezeAll, kKillMajority };
