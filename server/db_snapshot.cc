@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -124,6 +125,51 @@ absl::Status ReadDbSnapshot(
     chunk.Clear();
   }
   return absl::OkStatus();
+}
+
+absl::Status RestoreDbSnapshot(const std::string& snapshot_path, const std::string& data_dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(data_dir, ec)) {
+    return absl::AlreadyExistsError(absl::StrCat("data-dir \"", data_dir, "\" exists"));
+  }
+  // Checked in full before anything is created, so a bad file leaves no data dir behind.
+  if (auto s = ReadDbSnapshot(snapshot_path,
+                              [](const internalpb::SnapshotChunk&) { return absl::OkStatus(); });
+      !s.ok()) {
+    return s;
+  }
+  const std::filesystem::path member = std::filesystem::path(data_dir) / "member";
+  std::filesystem::create_directories(member / "snap", ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create data dir \"", data_dir, "\": ", ec.message()));
+  }
+  storage::Backend::Options options;
+  options.path = (member / "db").string();
+  auto backend = storage::Backend::Open(options);
+  if (!backend.ok()) return backend.status();
+  absl::Status status = ReadDbSnapshot(snapshot_path, [&](const internalpb::SnapshotChunk& chunk) {
+    rocksdb::WriteBatch batch;
+    for (const internalpb::StateRecord& record : chunk.records()) {
+      // The old cluster's members, identity and alarms do not carry over.
+      if (record.family() == storage::ColumnFamilyName(storage::ColumnFamily::kMembers)) continue;
+      rocksdb::ColumnFamilyHandle* family = nullptr;
+      for (storage::ColumnFamily f : storage::kStateFamilies) {
+        if (storage::ColumnFamilyName(f) == record.family()) family = (*backend)->Family(f);
+      }
+      if (family == nullptr) {
+        return absl::DataLossError(
+            absl::StrCat(snapshot_path, ": record of unknown family \"", record.family(), "\""));
+      }
+      batch.Put(family, record.key(), record.value());
+    }
+    return (*backend)->Write(&batch, /*sync=*/true);
+  });
+  if (!status.ok()) {
+    backend->reset();
+    std::filesystem::remove_all(data_dir, ec);
+  }
+  return status;
 }
 
 }  // namespace quorum::server

@@ -26,6 +26,13 @@ absl::Status ReadDbSnapshot(
     const std::string& path,
     const std::function<absl::Status(const internalpb::SnapshotChunk&)>& chunk);
 
+// `etcdctl snapshot restore`: writes the keyspace, leases and compaction state of a snapshot
+// file into a new data dir (refused if `data_dir` exists). Membership, alarms and the Raft log
+// are left out: the first quorumd started on it bootstraps a new cluster from its
+// --initial-cluster flags with that state, as a restored etcd member does, so every member of
+// the new cluster restores the same file.
+absl::Status RestoreDbSnapshot(const std::string& snapshot_path, const std::string& data_dir);
+
 }  // namespace quorum::server
 
 #endif  // QUORUM_SERVER_DB_SNAPSHOT_H_

@@ -155,10 +155,13 @@ class ClusterService final : public Cluster::CallbackService {
  public:
   explicit ClusterService(server::Member* member) : member_(member) {}
 
+  // etcd's Cluster answers carry no revision in their header (cluster id, member id and term
+  // only), so FillHeader rather than CurrentHeader.
+
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* context,
                                        const MemberListRequest*,
                                        MemberListResponse* response) override {
-    *response->mutable_header() = member_->CurrentHeader();
+    member_->FillHeader(response->mutable_header());
     for (const auto& m : member_->Members()) *response->add_members() = m;
     return FinishUnary(context, absl::OkStatus());
   }
@@ -188,7 +191,7 @@ class ClusterService final : public Cluster::CallbackService {
     member_->AddMember(added, RequestDeadline(context, *member_),
                        [this, reactor, response, added](ApplyResult result) {
                          if (result.status.ok()) {
-                           *response->mutable_header() = member_->CurrentHeader();
+                           member_->FillHeader(response->mutable_header());
                            *response->mutable_member() = added;
                            for (const auto& m : member_->Members()) *response->add_members() = m;
                          }
@@ -237,7 +240,7 @@ class ClusterService final : public Cluster::CallbackService {
   void FinishWithMembers(grpc::ServerUnaryReactor* reactor, Response* response,
                          const absl::Status& status) {
     if (status.ok()) {
-      *response->mutable_header() = member_->CurrentHeader();
+      member_->FillHeader(response->mutable_header());
       for (const auto& m : member_->Members()) *response->add_members() = m;
     }
     reactor->Finish(ToGrpcStatus(status));

@@ -4,12 +4,14 @@
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/ctl/ctl.h"
+#include "server/db_snapshot.h"
 
 namespace quorum::ctl {
 
@@ -216,11 +218,23 @@ void AddMaintenanceCommands(CLI::App& app, CtlContext& ctx) {
   Args restore_args = std::make_shared<std::vector<std::string>>();
   auto* restore = snapshot->add_subcommand("restore", "Restores a snapshot to a data directory");
   restore->add_option("filename", *restore_args);
-  restore->allow_extras();
-  restore->callback([] {
-    Fail(kExitBadFeature,
-         "snapshot restore is not available yet: quorumd must write its own data directory "
-         "from a QRMSNAP1 backup");
+  auto restore_flags = std::make_shared<std::map<std::string, std::string>>();
+  (*restore_flags)["name"] = "default";
+  for (const char* flag : {"data-dir", "wal-dir", "name", "initial-cluster",
+                           "initial-cluster-token", "initial-advertise-peer-urls"}) {
+    restore->add_option(std::string("--") + flag, (*restore_flags)[flag]);
+  }
+  restore->add_flag("--skip-hash-check");
+  restore->callback([restore_args, restore_flags] {
+    if (restore_args->size() != 1)
+      Fail(kExitBadArgs, "snapshot restore requires exactly one argument");
+    // etcd's default data dir: "<name>.etcd". The new cluster itself is formed when quorumd
+    // first starts on the directory with its --initial-cluster flags.
+    std::string dir = (*restore_flags)["data-dir"];
+    if (dir.empty()) dir = (*restore_flags)["name"] + ".etcd";
+    absl::Status s = server::RestoreDbSnapshot((*restore_args)[0], dir);
+    if (!s.ok()) Fail(kExitError, std::string(s.message()));
+    std::cerr << "restored snapshot " << (*restore_args)[0] << " to " << dir << "\n";
   });
 }
 
