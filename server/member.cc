@@ -352,6 +352,9 @@ Member::~Member() {
   }
   if (driver_) driver_->Stop();
   if (transport_) transport_->Stop();
+  // Its service was on the peer server (stopped now); its thread reads the driver (alive until
+  // the members are destroyed, after this body).
+  lease_forwarder_.reset();
   if (apply_thread_.joinable()) apply_thread_.join();
   if (timer_thread_.joinable()) timer_thread_.join();
   watch_hub_.reset();
