@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -92,7 +93,8 @@ class Driver {
     grpc::Status status;
     v3electionpb::CampaignResponse response;
   };
-  Campaigned Campaign(const std::string& name, int64_t lease, const std::string& value);
+  Campaigned Campaign(const std::string& name, int64_t lease, const std::string& value,
+                      int deadline_seconds = 10);
   void PrintCampaign(const std::string& step, const Campaigned& campaigned);
   grpc::Status Proclaim(const std::string& step, const LeaderKey* leader, const std::string& value);
   void Leader(const std::string& step, const std::string& name);
@@ -101,7 +103,11 @@ class Driver {
     grpc::Status status;
     v3lockpb::LockResponse response;
   };
-  Locked Lock(const std::string& name, int64_t lease);
+  Locked Lock(const std::string& name, int64_t lease, int deadline_seconds = 10);
+  // The keys under `prefix`, normalised, to see what a call left behind. The server cleans up
+  // after a call whose deadline passed in the moments after the client gave up, so this waits
+  // (up to 3 s) for at most `settled` keys before printing.
+  void Keys(const std::string& step, const std::string& prefix, int settled);
   void PrintLock(const std::string& step, const Locked& locked);
   void Unlock(const std::string& step, const std::string& key);
   void Revoke(const std::string& step, int64_t lease);
@@ -127,9 +133,9 @@ int64_t Driver::Grant(int64_t ttl) {
 }
 
 Driver::Campaigned Driver::Campaign(const std::string& name, int64_t lease,
-                                    const std::string& value) {
+                                    const std::string& value, int deadline_seconds) {
   grpc::ClientContext context;
-  Deadline(context);
+  Deadline(context, deadline_seconds);
   v3electionpb::CampaignRequest request;
   request.set_name(name);
   request.set_lease(lease);
@@ -177,9 +183,9 @@ void Driver::Resign(const std::string& step, const LeaderKey* leader) {
   Print(step, status, Header(response.header()));
 }
 
-Driver::Locked Driver::Lock(const std::string& name, int64_t lease) {
+Driver::Locked Driver::Lock(const std::string& name, int64_t lease, int deadline_seconds) {
   grpc::ClientContext context;
-  Deadline(context);
+  Deadline(context, deadline_seconds);
   v3lockpb::LockRequest request;
   request.set_name(name);
   request.set_lease(lease);
@@ -201,6 +207,29 @@ void Driver::Unlock(const std::string& step, const std::string& key) {
   v3lockpb::UnlockResponse response;
   grpc::Status status = lock_->Unlock(&context, request, &response);
   Print(step, status, Header(response.header()));
+}
+
+void Driver::Keys(const std::string& step, const std::string& prefix, int settled) {
+  etcdserverpb::RangeRequest range;
+  range.set_key(prefix);
+  std::string end = prefix;
+  end.back() = static_cast<char>(end.back() + 1);
+  range.set_range_end(end);
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (true) {
+    grpc::ClientContext context;
+    Deadline(context);
+    etcdserverpb::RangeResponse response;
+    grpc::Status status = kv_->Range(&context, range, &response);
+    if (!status.ok() || response.kvs_size() <= settled ||
+        std::chrono::steady_clock::now() > give_up) {
+      std::string keys;
+      for (const auto& kv : response.kvs()) keys += names_.Key(kv.key()) + " ";
+      Print(step, status, "keys=[" + keys + "] " + Header(response.header()));
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 void Driver::Revoke(const std::string& step, int64_t lease) {
@@ -234,7 +263,7 @@ void Driver::Run() {
     }
     names_.set_base(response.header().revision());
   }
-  const int64_t l1 = Grant(30), l2 = Grant(30), l3 = Grant(30);
+  const int64_t l1 = Grant(30), l2 = Grant(30), l3 = Grant(30), l4 = Grant(30);
   const auto kBlockWindow = std::chrono::milliseconds(700);
 
   // Campaign, Leader, Proclaim.
@@ -252,6 +281,10 @@ void Driver::Run() {
   PrintCampaign("campaign with an unknown lease", Campaign("e1", 0x7777, "v"));
   PrintCampaign("campaign again with L1 (same key)", Campaign("e1", l1, "v1-again"));
   Leader("leader e1 after campaign again", "e1");
+  // A candidate that gives up waiting (its deadline passes) takes its key away again.
+  PrintCampaign("campaign e1 L3 with a 1s deadline while L1 leads",
+                Campaign("e1", l3, "late", /*deadline_seconds=*/1));
+  Keys("keys under e1/ after the abandoned campaign", "e1/", 1);
 
   // Observe, while a second candidate waits and the first resigns.
   grpc::ClientContext observe_context;
@@ -283,12 +316,30 @@ void Driver::Run() {
   Proclaim("proclaim with the revoked leader", &gone, "late");
   PrintCampaign("campaign with lease 0", Campaign("e2", 0, "auto"));
 
+  // Observe an election before anyone campaigns: the first leader is the first message.
+  grpc::ClientContext empty_context;
+  Deadline(empty_context, 20);
+  v3electionpb::LeaderRequest empty_request;
+  empty_request.set_name("e3");
+  auto empty_observer = election_->Observe(&empty_context, empty_request);
+  auto first_seen = std::async(std::launch::async, [&] {
+    v3electionpb::LeaderResponse seen;
+    return empty_observer->Read(&seen) ? Describe(seen.kv()) : std::string("stream ended");
+  });
+  std::cout << "observe e3 before any campaign: " << Pending(first_seen, kBlockWindow) << std::endl;
+  PrintCampaign("campaign e3 L1", Campaign("e3", l1, "first"));
+  std::cout << "observe e3 after the campaign: " << first_seen.get() << std::endl;
+  empty_context.TryCancel();
+  empty_observer->Finish();
+
   // Lock and Unlock.
   Locked held = Lock("l1", l1);
   PrintLock("lock l1 L1", held);
   auto waiter = std::async(std::launch::async, [&] { return Lock("l1", l3); });
   std::cout << "lock l1 L3 while L1 holds it: " << Pending(waiter, kBlockWindow) << std::endl;
   PrintLock("lock l1 L1 again (re-entrant key)", Lock("l1", l1));
+  PrintLock("lock l1 L4 with a 1s deadline while L1 holds it", Lock("l1", l4, 1));
+  Keys("keys under l1/ after the abandoned lock", "l1/", 2);
   Unlock("unlock L1's key", held.response.key());
   PrintLock("lock l1 L3 after unlock", waiter.get());
   PrintLock("lock with an unknown lease", Lock("l1", 0x7777));
