@@ -223,6 +223,10 @@ TEST_P(ElectCutOff, ActiveStepsDownAtRenewDeadlineBeforeItsLeaseCanExpire) {
             << ": stepped down " << Seconds(after)
             << " s after the last renewal was sent (renew deadline " << Seconds(kRenewDeadline)
             << " s, lease " << Seconds(kLeaseDuration) << " s)\n";
+  // How the servers answered meanwhile (the first failure, and each endpoint switch).
+  for (size_t i = 0; i < down->second; ++i) {
+    if (lines[i].StartsWith("renewal failed")) std::cout << "  " << lines[i].text << "\n";
+  }
   EXPECT_GE(after, kRenewDeadline - absl::Milliseconds(1));
   EXPECT_LE(after, kRenewDeadline + absl::Milliseconds(500));
   EXPECT_LT(down->first.time, *last_sent + kLeaseDuration);
