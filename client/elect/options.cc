@@ -92,9 +92,12 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   CLI::App app{
       "quorum-elect: run a command as the active member of a named election on an etcd v3 "
       "cluster (quorumd or etcd); other instances wait as standbys and take over when the "
-      "active one dies or loses its lease.\n"
-      "usage: quorum-elect [flags] ELECTION [-- COMMAND ARGS...]",
+      "active one dies or loses its lease.",
       "quorum-elect"};
+  app.footer(
+      "Everything after -- is the command to run while this member is active; it gets SIGTERM "
+      "(then SIGKILL after --stop-grace) when the member steps down. Without a command, "
+      "quorum-elect only reports its state.");
   std::string endpoints = "127.0.0.1:2379";
   std::string lease_duration = "15s", renew_deadline = "10s", retry_period = "2s";
   std::string stop_grace;
