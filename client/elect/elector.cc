@@ -30,6 +30,12 @@ Elector::Elector(Options options, StateLog& log)
   endpoints_.OnSwitch([this] { campaign_.MoveToCurrentEndpoint(); });
 }
 
+Elector::~Elector() {
+  // The keeper first: its endpoint switches call into the campaign.
+  keeper_.Stop();
+  campaign_.Stop();
+}
+
 int Elector::Run() {
   log_.Line(absl::StrFormat(
       "started election=%s endpoints=%s lease-duration=%s renew-deadline=%s retry-period=%s%s",

@@ -26,6 +26,9 @@ namespace quorum::elect {
 class Elector {
  public:
   Elector(Options options, StateLog& log);
+  ~Elector();
+  Elector(const Elector&) = delete;
+  Elector& operator=(const Elector&) = delete;
 
   // Campaigns, acts while elected, steps down and campaigns again, until a kShutdown event
   // (then it resigns: stops the command and revokes its lease) or until the command exits by
