@@ -287,5 +287,35 @@ TEST(ElectProcess, ResignOnSigtermHandsOverWithoutWaitingForTheLease) {
   ExpectNoOverlap(ActiveIntervals(a.Lines()), ActiveIntervals(b.Lines()));
 }
 
+TEST(ElectProcess, CommandExitingEndsTheTermAndHandsOver) {
+  ServerCluster cluster(3);
+  cluster.StartAll();
+  ASSERT_TRUE(cluster.WaitForLeader().has_value());
+  TempDir logs;
+  const std::string go_file = logs.path() + "/go";
+  // The command runs until the test lets it exit, with status 7.
+  ElectInstance a("a", "svc", cluster.Endpoints(0), logs.path(),
+                  {"/bin/sh", "-c",
+                   "while [ ! -e " + go_file +
+                       " ]; do sleep 0.05; done; "
+                       "echo \"key=$QUORUM_ELECT_KEY\"; exit 7"});
+  ASSERT_TRUE(a.WaitFor("active", 10s)) << a.Log();
+  ElectInstance b("b", "svc", cluster.Endpoints(1), logs.path());
+  ASSERT_TRUE(b.WaitFor("standby", 10s)) << b.Log();
+
+  absl::Time released = absl::Now();
+  std::ofstream(go_file) << "go";
+  auto exit_code = a.process().WaitExit(10s);
+  ASSERT_TRUE(exit_code.has_value()) << a.Log();
+  EXPECT_EQ(*exit_code, 7);
+  EXPECT_TRUE(a.WaitFor("command exited with status 7", 1s)) << a.Log();
+  // The command saw its key in the environment.
+  EXPECT_NE(a.Log().find("key=svc/"), std::string::npos) << a.Log();
+  auto taken = b.WaitFor("active", 5s);
+  ASSERT_TRUE(taken.has_value()) << b.Log();
+  EXPECT_LT(taken->first.time - released, kLeaseDuration / 2);
+  ExpectNoOverlap(ActiveIntervals(a.Lines()), ActiveIntervals(b.Lines()));
+}
+
 }  // namespace
 }  // namespace quorum
