@@ -3,7 +3,8 @@
 against quorumd, compared step by step once lease ids and revisions are normalised.
 
   - etcdctl lock: mutual exclusion between two holders, release on SIGINT, handover when the
-    holder is killed with -9 (short --ttl), a command run under the lock;
+    holder is killed with -9 or frozen past its --ttl (and what the thawed holder then says),
+    a command run under the lock;
   - etcdctl elect: a campaigner, a second one waiting, an observer (elect -l) that sees both;
   - the Election and Lock gRPC services, through compat_elect_lock_driver (python has no gRPC
     module here): Campaign/Proclaim/Leader/Observe/Resign, Lock/Unlock, and their errors by
@@ -162,6 +163,22 @@ def lock_handover_on_kill(s):
     s.record("waiter exits on SIGINT", second.wait())
 
 
+def lock_holder_frozen_past_ttl(s):
+    first = s.start("lock", "--ttl", "2", "fz")
+    s.record("holder with --ttl 2 prints its key", s.leases.key(first.line()))
+    second = s.start("lock", "--ttl", "2", "fz")
+    s.record(f"waiter blocked for {BLOCK_WINDOW}s", second.silent_for(BLOCK_WINDOW))
+    # Frozen, the holder cannot renew: its lease expires and the waiter gets the lock.
+    first.signal(signal.SIGSTOP)
+    s.record("waiter acquires while the holder is frozen", s.leases.key(second.line(2 + WAIT)))
+    # Thawed, the holder's next keep-alive learns that its lease is gone.
+    first.signal(signal.SIGCONT)
+    s.record("thawed holder exits", first.wait())
+    s.record("thawed holder's error", first.stderr[-1:] if first.stderr else [])
+    second.signal(signal.SIGINT)
+    s.record("waiter exits on SIGINT", second.wait())
+
+
 def lock_runs_command(s):
     code, out, err = s.run("lock", "ex", "--", "sh", "-c", "echo key=$ETCD_LOCK_KEY rev=$ETCD_LOCK_REV")
     out = re.sub(r"rev=\d+", "rev=N", out.strip())
@@ -207,6 +224,7 @@ def run_all(etcdctl, endpoint, driver):
     for name, body in [("grpc", lambda s: grpc_services(s, driver)),
                        ("lock", lock_mutual_exclusion),
                        ("lock-kill", lock_handover_on_kill),
+                       ("lock-frozen", lock_holder_frozen_past_ttl),
                        ("lock-exec", lock_runs_command),
                        ("elect", elect_and_observe)]:
         s = Scenario(etcdctl, endpoint)
