@@ -259,12 +259,13 @@ TEST_F(WatchLeaseTest, ReplayPrevKvCompactionCancelAndProgressOverGrpc) {
   EXPECT_EQ(progress[1].events_size(), 0);
   EXPECT_EQ(progress[1].header().revision(), last->header().revision());
 
-  // Compaction: a watch from below the compacted revision is cancelled naming it.
+  // Compaction: a watch from below the compacted revision is cancelled naming it. Compacted
+  // through the watched member, whose answer comes once it has applied the compaction.
   etcdserverpb::CompactionRequest compact;
   compact.set_revision(last->header().revision());
   grpc::ClientContext context;
   etcdserverpb::CompactionResponse compacted;
-  ASSERT_TRUE(etcdserverpb::KV::NewStub(Dial(cluster_, leader_))
+  ASSERT_TRUE(etcdserverpb::KV::NewStub(Dial(cluster_, member))
                   ->Compact(&context, compact, &compacted)
                   .ok());
   WatchStream late(Dial(cluster_, member));
