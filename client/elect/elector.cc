@@ -127,10 +127,18 @@ Elector::Outcome Elector::CampaignWith(const LeaseKeeper::Grant& grant) {
       if (command_.running()) wake = std::min(wake, SteadyClock::now() + kCommandPollInterval);
     }
     std::optional<Event> event = events_.PopUntil(wake);
+    // A renewal counts before the deadline is judged, even if it was queued just after the
+    // deadline: the new deadline runs from when it was sent, which the server's TTL follows.
+    if (event.has_value() && event->kind == Event::Kind::kRenewed) {
+      if (event->renewal.sent > last_renewal_.sent) {
+        last_renewal_ = event->renewal;
+        log_.Line(absl::StrFormat("renewed ttl=%d sent=%s", last_renewal_.ttl_seconds,
+                                  FormatWallTime(last_renewal_.sent_wall)));
+      }
+    }
     if (active_ && SteadyClock::now() >= ActingDeadline()) {
       StepDown(absl::StrFormat(
-          "no renewal within the renew deadline (%s) of the last one, sent "
-          "at %s",
+          "no renewal within the renew deadline (%s) of the last one, sent at %s",
           absl::FormatDuration(options_.renew_deadline), FormatWallTime(last_renewal_.sent_wall)));
       return Outcome::kStartOver;
     }
@@ -145,10 +153,6 @@ Elector::Outcome Elector::CampaignWith(const LeaseKeeper::Grant& grant) {
     if (!event.has_value()) continue;
     switch (event->kind) {
       case Event::Kind::kRenewed:
-        if (event->renewal.sent <= last_renewal_.sent) break;
-        last_renewal_ = event->renewal;
-        log_.Line(absl::StrFormat("renewed ttl=%d sent=%s", last_renewal_.ttl_seconds,
-                                  FormatWallTime(last_renewal_.sent_wall)));
         MaybeActivate();
         break;
       case Event::Kind::kStandby:
