@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "server/local_kv.h"
 #include "server/reactors.h"
+#include "server/request_checks.h"
 #include "server/service_factories.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
@@ -62,12 +63,20 @@ etcdserverpb::RangeRequest OneKey(const std::string& key) {
   return range;
 }
 
+// etcd runs these services as clients of its own KV API, and the errors that client returns
+// reach the caller as plain errors: gRPC code UNKNOWN, the server's message kept. Callers
+// branch on the message, so the code is etcd's too.
+grpc::Status AsClientError(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return ToGrpcStatus(absl::Status(absl::StatusCode::kUnknown, status.message()));
+}
+
 // A unary call finished from a call thread.
 template <typename Response>
 void Answer(grpc::ServerUnaryReactor* reactor, Response* response,
             absl::StatusOr<Response> result) {
   if (result.ok()) response->Swap(&*result);
-  reactor->Finish(ToGrpcStatus(result.status()));
+  reactor->Finish(AsClientError(result.status()));
 }
 
 class Candidate {
@@ -214,7 +223,7 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
   void Run() {
     absl::Status status = Observe();
     // Reactions may run inline, so no lock is held across Finish or StartWrite.
-    Finish(ToGrpcStatus(status));
+    Finish(AsClientError(status));
     {
       // The reactor belongs to gRPC until OnDone; only then may this thread free it.
       absl::MutexLock lock(&mu_);
@@ -258,7 +267,7 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
       LocalKv kv(member_, [context] { return context->IsCancelled(); });
       auto header = Candidate(member_, &kv).Proclaim(request->leader(), request->value());
       if (header.ok()) *response->mutable_header() = *header;
-      reactor->Finish(ToGrpcStatus(header.status()));
+      reactor->Finish(AsClientError(header.status()));
     });
     return reactor;
   }
@@ -272,7 +281,7 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
       LocalKv kv(member_, [context] { return context->IsCancelled(); });
       auto header = Candidate(member_, &kv).Resign(request->leader());
       if (header.ok()) *response->mutable_header() = *header;
-      reactor->Finish(ToGrpcStatus(header.status()));
+      reactor->Finish(AsClientError(header.status()));
     });
     return reactor;
   }
@@ -285,8 +294,8 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
       LocalKv kv(member_, [context] { return context->IsCancelled(); });
       auto first =
           kv.Range(FirstCreated(request->name() + "/"), RequestDeadline(context, *member_));
-      if (!first.ok()) return reactor->Finish(ToGrpcStatus(first.status()));
-      if (first->kvs_size() == 0) return reactor->Finish(ToGrpcStatus(ErrElectionNoLeader()));
+      if (!first.ok()) return reactor->Finish(AsClientError(first.status()));
+      if (first->kvs_size() == 0) return reactor->Finish(AsClientError(ErrElectionNoLeader()));
       *response->mutable_header() = first->header();
       *response->mutable_kv() = first->kvs(0);
       reactor->Finish(grpc::Status::OK);
@@ -324,6 +333,11 @@ class LockService final : public v3lockpb::Lock::CallbackService {
                                    v3lockpb::UnlockResponse* response) override {
     internalpb::InternalRequest internal;
     internal.mutable_delete_range()->set_key(request->key());
+    if (auto s = CheckDeleteRangeRequest(internal.delete_range()); !s.ok()) {
+      grpc::ServerUnaryReactor* refused = context->DefaultReactor();
+      refused->Finish(AsClientError(s));
+      return refused;
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->Propose(std::move(internal), RequestDeadline(context, *member_),
                      [this, reactor, response](ApplyResult result) {
@@ -333,7 +347,7 @@ class LockService final : public v3lockpb::Lock::CallbackService {
                          *response->mutable_header() = deleted->header();
                          member_->FillHeader(response->mutable_header());
                        }
-                       reactor->Finish(ToGrpcStatus(result.status));
+                       reactor->Finish(AsClientError(result.status));
                      });
     return reactor;
   }
