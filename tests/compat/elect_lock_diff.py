@@ -260,6 +260,9 @@ def main():
         if not os.path.exists(tool):
             print(f"missing {tool}", file=sys.stderr)
             return 1
+    # A bare relative name would be looked up on PATH when started.
+    args.etcd, args.etcdctl, args.quorumd, args.driver = (
+        os.path.abspath(p) for p in (args.etcd, args.etcdctl, args.quorumd, args.driver))
 
     work = tempfile.mkdtemp(prefix="quorum-elect-compat-")
     servers = []
