@@ -35,13 +35,7 @@ etcdserverpb::Compare CreateRevisionIs(const std::string& key, int64_t revision)
 
 // The oldest key under `prefix` (etcd's WithFirstCreate).
 etcdserverpb::RangeRequest FirstCreated(const std::string& prefix) {
-  etcdserverpb::RangeRequest range;
-  range.set_key(prefix);
-  range.set_range_end(PrefixEnd(prefix));
-  range.set_sort_target(etcdserverpb::RangeRequest::CREATE);
-  range.set_sort_order(etcdserverpb::RangeRequest::ASCEND);
-  range.set_limit(1);
-  return range;
+  return EdgeByCreation(prefix, etcdserverpb::RangeRequest::ASCEND);
 }
 
 void AddPut(google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>* ops,

@@ -53,6 +53,17 @@ std::string PrefixEnd(const std::string& prefix) {
   return std::string(1, '\0');  // every key
 }
 
+etcdserverpb::RangeRequest EdgeByCreation(const std::string& prefix,
+                                          etcdserverpb::RangeRequest::SortOrder order) {
+  etcdserverpb::RangeRequest range;
+  range.set_key(prefix);
+  range.set_range_end(PrefixEnd(prefix));
+  range.set_sort_target(etcdserverpb::RangeRequest::CREATE);
+  range.set_sort_order(order);
+  range.set_limit(1);
+  return range;
+}
+
 absl::Status LocalKv::Await(absl::Mutex* mu, const bool* done, absl::Time deadline) {
   absl::MutexLock lock(mu);
   while (!*done) {
@@ -161,12 +172,7 @@ absl::StatusOr<etcdserverpb::ResponseHeader> LocalKv::WaitDeletes(const std::str
                                                                   int64_t max_create_rev) {
   while (true) {
     // The newest key created at or before max_create_rev: the one to wait for.
-    etcdserverpb::RangeRequest last;
-    last.set_key(prefix);
-    last.set_range_end(PrefixEnd(prefix));
-    last.set_sort_target(etcdserverpb::RangeRequest::CREATE);
-    last.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
-    last.set_limit(1);
+    etcdserverpb::RangeRequest last = EdgeByCreation(prefix, etcdserverpb::RangeRequest::DESCEND);
     last.set_max_create_revision(max_create_rev);
     absl::StatusOr<etcdserverpb::RangeResponse> found = Range(last, member_->DefaultDeadline());
     if (!found.ok()) return found.status();

@@ -62,6 +62,10 @@ class LocalKv {
 
 // The prefix end of `prefix` (etcd's GetPrefixRangeEnd).
 std::string PrefixEnd(const std::string& prefix);
+// The one key under `prefix` created first (ASCEND: etcd's WithFirstCreate) or last (DESCEND:
+// WithLastCreate).
+etcdserverpb::RangeRequest EdgeByCreation(const std::string& prefix,
+                                          etcdserverpb::RangeRequest::SortOrder order);
 
 // Threads for calls that wait (Campaign, Lock, Observe): each runs to its end on its own thread;
 // finished ones are joined as new ones start and all are joined on destruction.
