@@ -124,13 +124,13 @@ class Candidate {
       leader.set_rev(kv.create_revision());
       if (kv.value() != req.value()) {
         if (auto proclaimed = Proclaim(leader, req.value()); !proclaimed.ok()) {
-          (void)Resign(leader);
+          (void)Detached().Resign(leader);
           return proclaimed.status();
         }
       }
     }
     if (auto waited = kv_->WaitDeletes(prefix, leader.rev() - 1); !waited.ok()) {
-      if (waited.status().code() == absl::StatusCode::kCancelled) (void)Resign(leader);
+      if (waited.status().code() == absl::StatusCode::kCancelled) (void)Detached().Resign(leader);
       return waited.status();
     }
     v3electionpb::CampaignResponse out;
@@ -140,8 +140,13 @@ class Candidate {
   }
 
  private:
+  // Cleanup outlives the call: the client may be gone, the key must go anyway (etcd uses the
+  // client's own context for it, not the call's).
+  Candidate Detached() { return Candidate(member_, &detached_kv_); }
+
   Member* member_;
   LocalKv* kv_;
+  LocalKv detached_kv_{member_, [] { return false; }};
 };
 
 // Observe: the current leader, then each change (a proclaimed value, or the next leader once
@@ -151,7 +156,13 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
   ObserveStream(Member* member, CallThreads* threads, grpc::CallbackServerContext* context,
                 std::string name)
       : member_(member), context_(context), name_(std::move(name)) {
-    threads->Start([this] { Run(); });
+    if (!threads->Start([this] { Run(); })) {
+      {
+        absl::MutexLock lock(&mu_);
+        no_thread_ = true;
+      }
+      Finish(ToGrpcStatus(ErrTooManyRequests()));
+    }
   }
 
   void OnWriteDone(bool ok) override {
@@ -160,8 +171,14 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
     write_ok_ = ok;
   }
   void OnDone() override {
-    absl::MutexLock lock(&mu_);
-    done_ = true;
+    bool no_thread = false;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      no_thread = no_thread_;
+    }
+    // Without a thread of its own nobody else frees it.
+    if (no_thread) delete this;
   }
 
  private:
@@ -216,6 +233,9 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
 
   void Run() {
     absl::Status status = Observe();
+    // etcd ends Observe without an error when its observer stops (a failed read, a lost watch);
+    // only a cancelled call reports the cancellation.
+    if (!context_->IsCancelled()) status = absl::OkStatus();
     // Reactions may run inline, so no lock is held across Finish or StartWrite.
     Finish(AsClientError(status));
     {
@@ -234,7 +254,14 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_ok_ ABSL_GUARDED_BY(mu_) = true;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool no_thread_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// Runs a waiting call on its own thread, or refuses it when too many are waiting already.
+void RunOrRefuse(CallThreads& threads, grpc::ServerUnaryReactor* reactor,
+                 std::function<void()> call) {
+  if (!threads.Start(std::move(call))) reactor->Finish(ToGrpcStatus(ErrTooManyRequests()));
+}
 
 class ElectionService final : public v3electionpb::Election::CallbackService {
  public:
@@ -244,7 +271,7 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
                                      const v3electionpb::CampaignRequest* request,
                                      v3electionpb::CampaignResponse* response) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    threads_.Start([this, context, request, response, reactor] {
+    RunOrRefuse(threads_, reactor, [this, context, request, response, reactor] {
       LocalKv kv(member_, [context] { return context->IsCancelled(); });
       Candidate candidate(member_, &kv);
       Answer(reactor, response, candidate.Campaign(*request, RequestDeadline(context, *member_)));
@@ -257,7 +284,7 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
                                      v3electionpb::ProclaimResponse* response) override {
     if (!request->has_leader()) return FinishUnary(context, ErrMissingLeaderKey());
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    threads_.Start([this, context, request, response, reactor] {
+    RunOrRefuse(threads_, reactor, [this, context, request, response, reactor] {
       LocalKv kv(member_, [context] { return context->IsCancelled(); });
       auto header = Candidate(member_, &kv).Proclaim(request->leader(), request->value());
       if (header.ok()) *response->mutable_header() = *header;
@@ -271,7 +298,7 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
                                    v3electionpb::ResignResponse* response) override {
     if (!request->has_leader()) return FinishUnary(context, ErrMissingLeaderKey());
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    threads_.Start([this, context, request, response, reactor] {
+    RunOrRefuse(threads_, reactor, [this, context, request, response, reactor] {
       LocalKv kv(member_, [context] { return context->IsCancelled(); });
       auto header = Candidate(member_, &kv).Resign(request->leader());
       if (header.ok()) *response->mutable_header() = *header;
@@ -284,7 +311,7 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
                                    const v3electionpb::LeaderRequest* request,
                                    v3electionpb::LeaderResponse* response) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    threads_.Start([this, context, request, response, reactor] {
+    RunOrRefuse(threads_, reactor, [this, context, request, response, reactor] {
       LocalKv kv(member_, [context] { return context->IsCancelled(); });
       auto first =
           kv.Range(FirstCreated(request->name() + "/"), RequestDeadline(context, *member_));
@@ -315,7 +342,7 @@ class LockService final : public v3lockpb::Lock::CallbackService {
                                  const v3lockpb::LockRequest* request,
                                  v3lockpb::LockResponse* response) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    threads_.Start([this, context, request, response, reactor] {
+    RunOrRefuse(threads_, reactor, [this, context, request, response, reactor] {
       LocalKv kv(member_, [context] { return context->IsCancelled(); });
       Answer(reactor, response, Acquire(kv, *request, RequestDeadline(context, *member_)));
     });
@@ -378,7 +405,8 @@ class LockService final : public v3lockpb::Lock::CallbackService {
     auto waited = kv.WaitDeletes(prefix, my_rev - 1);
     if (!waited.ok()) {
       // Not acquired: give the place up so that nobody waits behind an abandoned key.
-      (void)kv.Delete(key, member_->DefaultDeadline());
+      // With a context of its own: the caller's may be cancelled, the key must go anyway.
+      (void)LocalKv(member_, [] { return false; }).Delete(key, member_->DefaultDeadline());
       return waited.status();
     }
     *out.mutable_header() = *waited;

@@ -64,12 +64,15 @@ void LeaseForwarder::TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& requ
 }
 
 void LeaseForwarder::Enqueue(Pending pending) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) {
-    Finish(pending, ErrStopped());
-    return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(pending));
+      return;
+    }
   }
-  queue_.push_back(std::move(pending));
+  // Outside the lock: a callback may call back in.
+  Finish(pending, ErrStopped());
 }
 
 absl::StatusOr<int64_t> LeaseForwarder::LocalRenew(int64_t id) {

@@ -33,18 +33,23 @@ class KeepAliveStream final
       return;
     }
     const int64_t id = request_.id();
-    member_->LeaseRenew(id, member_->DefaultDeadline(), [this, id](absl::StatusOr<int64_t> ttl) {
-      // etcd answers an unknown or expired lease with TTL 0 rather than an error.
-      if (!ttl.ok() && ttl.status().code() != absl::StatusCode::kNotFound) {
-        Finish(ToGrpcStatus(ttl.status()));
-        return;
-      }
-      response_.Clear();
-      *response_.mutable_header() = member_->CurrentHeader();
-      response_.set_id(id);
-      response_.set_ttl(ttl.ok() ? *ttl : 0);
-      StartWrite(&response_);
-    });
+    // etcd takes the header before renewing, so an answer never names a revision later than
+    // the renewal it reports.
+    etcdserverpb::ResponseHeader header = member_->CurrentHeader();
+    member_->LeaseRenew(id, member_->DefaultDeadline(),
+                        [this, id, header](absl::StatusOr<int64_t> ttl) {
+                          // etcd answers an unknown or expired lease with TTL 0 rather than an
+                          // error.
+                          if (!ttl.ok() && ttl.status().code() != absl::StatusCode::kNotFound) {
+                            Finish(ToGrpcStatus(ttl.status()));
+                            return;
+                          }
+                          response_.Clear();
+                          *response_.mutable_header() = header;
+                          response_.set_id(id);
+                          response_.set_ttl(ttl.ok() ? *ttl : 0);
+                          StartWrite(&response_);
+                        });
   }
 
   void OnWriteDone(bool ok) override {

@@ -138,8 +138,11 @@ absl::StatusOr<int64_t> Lessor::Renew(int64_t id) {
   if (!primary_) return absl::FailedPreconditionError("not the leader");
   auto it = leases_.find(id);
   const absl::Time now = options_.now();
-  // An expired lease is being revoked: renewing it now would race the revoke in the log.
-  if (it == leases_.end() || it->second.expiry <= now) return ErrLeaseNotFound();
+  if (it == leases_.end()) return ErrLeaseNotFound();
+  // An expired lease is being revoked: the answer waits for the revoke (then "not found") or for
+  // a leader change (whose new leader may give the lease its TTL again), as etcd's does. The
+  // caller retries on UNAVAILABLE.
+  if (it->second.expiry <= now) return absl::UnavailableError("lease expired; revoke pending");
   it->second.expiry = now + absl::Seconds(it->second.ttl);
   return it->second.ttl;
 }

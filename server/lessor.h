@@ -78,8 +78,8 @@ class Lessor {
   void Promote(absl::Duration extend);
   void Demote();
   bool primary() const;
-  // Renews `id` for a full TTL and returns it. NOT_FOUND for an unknown or already expired
-  // lease; FAILED_PRECONDITION when this member is not the leader.
+  // Renews `id` for a full TTL and returns it. NOT_FOUND for an unknown lease, UNAVAILABLE for
+  // an expired one whose revoke is under way; FAILED_PRECONDITION when not the leader.
   absl::StatusOr<int64_t> Renew(int64_t id);
   // NOT_FOUND for an unknown lease. Off the leader, ttl is the granted TTL.
   absl::StatusOr<TimeToLive> Lookup(int64_t id, bool with_keys) const;

@@ -1,6 +1,7 @@
 #include "server/local_kv.h"
 
 #include <memory>
+#include <system_error>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -196,7 +197,7 @@ CallThreads::~CallThreads() {
   }
 }
 
-void CallThreads::Start(std::function<void()> call) {
+bool CallThreads::Start(std::function<void()> call) {
   absl::MutexLock lock(&mu_);
   for (auto it = slots_.begin(); it != slots_.end();) {
     if (it->finished) {
@@ -206,12 +207,19 @@ void CallThreads::Start(std::function<void()> call) {
       ++it;
     }
   }
+  if (slots_.size() >= kMaxRunning) return false;
   Slot& slot = slots_.emplace_back();
-  slot.thread = std::thread([this, &slot, call = std::move(call)] {
-    call();
-    absl::MutexLock lock(&mu_);
-    slot.finished = true;
-  });
+  try {
+    slot.thread = std::thread([this, &slot, call = std::move(call)] {
+      call();
+      absl::MutexLock lock(&mu_);
+      slot.finished = true;
+    });
+  } catch (const std::system_error&) {
+    slots_.pop_back();
+    return false;
+  }
+  return true;
 }
 
 }  // namespace quorum::server

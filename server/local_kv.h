@@ -71,9 +71,14 @@ etcdserverpb::RangeRequest EdgeByCreation(const std::string& prefix,
 // finished ones are joined as new ones start and all are joined on destruction.
 class CallThreads {
  public:
+  // Calls running at once beyond which new ones are refused.
+  static constexpr size_t kMaxRunning = 4096;
+
   CallThreads() = default;
   ~CallThreads();
-  void Start(std::function<void()> call);
+  // Runs `call` on a thread of its own. False (and `call` not run) when kMaxRunning calls run
+  // already or no thread can be made: the caller answers "too many requests".
+  bool Start(std::function<void()> call);
 
  private:
   struct Slot {

@@ -318,15 +318,9 @@ absl::Status Member::StartReplication() {
     apply_queue_.emplace_back();
   };
   hooks.leader_changed = [this](uint64_t lead, uint64_t term) {
-    const bool was_leader = lead_.exchange(lead) == member_id_;
+    lead_ = lead;
     term_ = term;
-    // etcd behaviour: a new leader gives every lease its TTL again, plus an election timeout,
-    // so that none expires because leadership moved; a former leader stops expiring leases.
-    if (lead == member_id_ && !was_leader) {
-      lessor_->Promote(absl::Milliseconds(config_.election_timeout_ms));
-    } else if (lead != member_id_ && was_leader) {
-      lessor_->Demote();
-    }
+    UpdateLessorRole(0);
     if (lead == 0) {
       spdlog::warn("no leader (term {})", term);
     } else {
@@ -652,6 +646,7 @@ void Member::ApplyEntry(const CommittedEntry& committed) {
       spdlog::critical("recording applied index {}: {}", entry.index(), s.ToString());
       std::abort();
     }
+    if (entry.data().empty()) UpdateLessorRole(entry.term());
     return;
   }
   ApplyResult result;
@@ -747,6 +742,12 @@ absl::Status Member::InstallSnapshot(const raftpb::Snapshot& snapshot) {
   conf_state_ = snapshot.metadata().conf_state();
   last_snapshot_index_ = snapshot.metadata().index();
   applied_index_ = store_->Applied().index;
+  {
+    // Reads waiting for an index the snapshot covers are released by the apply thread, which
+    // an empty batch wakes.
+    absl::MutexLock apply_lock(&apply_mu_);
+    apply_queue_.emplace_back();
+  }
   spdlog::info("installed snapshot at index {} (revision {})", snapshot.metadata().index(),
                store_->CurrentRevision());
   return absl::OkStatus();
@@ -762,6 +763,24 @@ void Member::TimerLoop() {
     FinishMoves();
     ExpireLeases();
     PublishAttributes();
+  }
+}
+
+void Member::UpdateLessorRole(uint64_t applied_empty_term) {
+  absl::MutexLock lock(&lessor_role_mu_);
+  if (applied_empty_term != 0) empty_entry_term_ = applied_empty_term;
+  const uint64_t term = term_.load();
+  const bool leads = lead_.load() == member_id_;
+  // etcd behaviour: the lessor is promoted once the new leader has applied the empty entry of
+  // its term, so it knows every lease granted before (a lease it had not applied yet would be
+  // "not found"); every lease then gets its TTL again plus an election timeout, so none
+  // expires because leadership moved. A former leader stops expiring leases at once.
+  if (leads && empty_entry_term_ == term && promoted_term_ != term) {
+    lessor_->Promote(absl::Milliseconds(config_.election_timeout_ms));
+    promoted_term_ = term;
+  } else if (!leads && promoted_term_ != 0) {
+    lessor_->Demote();
+    promoted_term_ = 0;
   }
 }
 

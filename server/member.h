@@ -138,6 +138,9 @@ class Member {
 
   // Wires a freshly opened store to the lessor and the applier (at open and after a snapshot).
   absl::Status AttachStore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
+  // Promotes or demotes the lessor as leadership and the applied log say; `applied_empty_term`
+  // is the term of a leader's empty entry just applied (0 when called for a leader change).
+  void UpdateLessorRole(uint64_t applied_empty_term);
   // Leader only: proposes the revoke of leases whose time is up (etcd: only the leader expires
   // leases, through the log, so every member deletes their keys at the same revision).
   void ExpireLeases();
@@ -175,6 +178,9 @@ class Member {
   std::unique_ptr<Membership> membership_;
   AlarmSet alarms_;
   std::unique_ptr<Lessor> lessor_;
+  absl::Mutex lessor_role_mu_;
+  uint64_t empty_entry_term_ ABSL_GUARDED_BY(lessor_role_mu_) = 0;
+  uint64_t promoted_term_ ABSL_GUARDED_BY(lessor_role_mu_) = 0;
   // Destroyed before the store (its thread reads it): see ~Member.
   std::unique_ptr<WatchHub> watch_hub_;
   WaitList waits_;

@@ -36,6 +36,7 @@ class WatchHub::Stream : public std::enable_shared_from_this<WatchHub::Stream> {
   size_t queue_bytes = 0;
   absl::flat_hash_map<int64_t, WatcherPtr> watchers;
   int64_t next_id = 0;
+  int behind = 0;  // its watchers in the catch-up set
   bool closed = false;
   bool dirty = false;
 };
@@ -159,15 +160,20 @@ void WatchHub::RemoveSynced(const WatcherPtr& w) {
 
 void WatchHub::Unsync(const WatcherPtr& w) {
   RemoveSynced(w);
-  unsynced_.insert(w);
+  if (unsynced_.insert(w).second) ++w->stream->behind;
   work_ = true;
+}
+
+void WatchHub::Resync(const WatcherPtr& w) {
+  if (unsynced_.erase(w) > 0) --w->stream->behind;
+  AddSynced(w);
 }
 
 void WatchHub::RemoveWatcher(const WatcherPtr& w) {
   if (w->removed) return;
   w->removed = true;
   RemoveSynced(w);
-  unsynced_.erase(w);
+  if (unsynced_.erase(w) > 0) --w->stream->behind;
   --watchers_;
 }
 
@@ -187,6 +193,19 @@ void WatchHub::OnCommit(int64_t revision, const std::vector<mvccpb::Event>& even
     }
     for (Watcher* w : ranged_) offer(w);
   }
+  // Previous values, read once per key however many watchers want them.
+  absl::flat_hash_map<std::string, std::optional<mvccpb::KeyValue>> before;
+  const auto previous = [&](const std::string& key) -> const std::optional<mvccpb::KeyValue>& {
+    auto it = before.find(key);
+    if (it != before.end()) return it->second;
+    etcdserverpb::RangeRequest at;
+    at.set_key(key);
+    at.set_revision(revision - 1);
+    absl::StatusOr<etcdserverpb::RangeResponse> found = store.Range(at);
+    std::optional<mvccpb::KeyValue> value;
+    if (found.ok() && found->kvs_size() > 0) value = found->kvs(0);
+    return before.emplace(key, std::move(value)).first->second;
+  };
   for (auto& [w, evs] : matched) {
     WatcherPtr owner = w->stream->watchers.at(w->id);
     if (!HasRoom(*w->stream)) {
@@ -198,11 +217,8 @@ void WatchHub::OnCommit(int64_t revision, const std::vector<mvccpb::Event>& even
     if (w->prev_kv) {
       for (mvccpb::Event& event : evs) {
         if (IsCreate(event)) continue;
-        etcdserverpb::RangeRequest before;
-        before.set_key(event.kv().key());
-        before.set_revision(revision - 1);
-        absl::StatusOr<etcdserverpb::RangeResponse> found = store.Range(before);
-        if (found.ok() && found->kvs_size() > 0) *event.mutable_prev_kv() = found->kvs(0);
+        const std::optional<mvccpb::KeyValue>& value = previous(event.kv().key());
+        if (value.has_value()) *event.mutable_prev_kv() = *value;
       }
     }
     QueueEvents(*w, std::move(evs), revision);
@@ -293,12 +309,14 @@ void WatchHub::Create(const std::shared_ptr<Stream>& stream,
   QueueLocked(*stream, std::move(created));
   stream->watchers[w->id] = w;
   ++watchers_;
-  w->next_rev = request.start_revision() == 0 ? revision_ + 1 : request.start_revision();
+  // A start below 1 means "from the beginning" (etcd catches such a watcher up from the oldest
+  // revision it still has).
+  w->next_rev = request.start_revision() == 0 ? revision_ + 1
+                                              : std::max<int64_t>(1, request.start_revision());
   if (w->next_rev > revision_) {
     AddSynced(w);
   } else {
-    unsynced_.insert(w);
-    work_ = true;
+    Unsync(w);
   }
 }
 
@@ -323,6 +341,11 @@ void WatchHub::RequestProgress(const std::shared_ptr<Stream>& stream) {
   QueueLocked(*stream, std::move(progress));
 }
 
+bool WatchHub::Backlogged(const std::shared_ptr<Stream>& stream) const {
+  absl::MutexLock lock(&mu_);
+  return !HasRoom(*stream);
+}
+
 bool WatchHub::Pop(const std::shared_ptr<Stream>& stream, etcdserverpb::WatchResponse* response) {
   absl::MutexLock lock(&mu_);
   if (stream->queue.empty()) return false;
@@ -330,7 +353,7 @@ bool WatchHub::Pop(const std::shared_ptr<Stream>& stream, etcdserverpb::WatchRes
   stream->queue.pop_front();
   stream->queue_bytes -= std::min(stream->queue_bytes, response->ByteSizeLong());
   // Room again: watchers of this stream that fell behind can catch up.
-  if (!unsynced_.empty()) work_ = true;
+  if (stream->behind > 0) work_ = true;
   return true;
 }
 
@@ -381,7 +404,9 @@ bool WatchHub::CatchUp() {
       from = chosen.size() == 1 ? w->next_rev : std::min(from, w->next_rev);
     }
     if (chosen.empty()) return false;
-    to = std::min(revision_, from + options_.catch_up_revisions - 1);
+    // Written so that a watcher starting near the largest revision cannot overflow it.
+    to = from > revision_ - options_.catch_up_revisions ? revision_
+                                                        : from + options_.catch_up_revisions - 1;
   }
   const int64_t compacted = store_.compacted();
   absl::StatusOr<std::vector<mvccpb::Event>> events =
@@ -418,6 +443,8 @@ bool WatchHub::CatchUp() {
       continue;
     }
     if (!events.ok()) continue;  // tried again next round
+    // Another watcher of the same stream may have filled it this round: wait for the next.
+    if (!HasRoom(*w->stream)) continue;
     std::vector<mvccpb::Event> mine;
     for (const mvccpb::Event& event : *events) {
       if (event.kv().mod_revision() < w->next_rev || !Matches(*w, event)) continue;
@@ -431,10 +458,7 @@ bool WatchHub::CatchUp() {
     }
     if (!mine.empty()) QueueEvents(*w, std::move(mine), to);
     w->next_rev = std::max(w->next_rev, to + 1);
-    if (w->next_rev > revision_) {
-      unsynced_.erase(w);
-      AddSynced(w);
-    }
+    if (w->next_rev > revision_) Resync(w);
   }
   return true;
 }

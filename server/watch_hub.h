@@ -89,6 +89,9 @@ class WatchHub {
   void Cancel(const std::shared_ptr<Stream>& stream, int64_t watch_id);
   // Queues a progress response (watch id -1) at the current revision.
   void RequestProgress(const std::shared_ptr<Stream>& stream);
+  // True while the stream has as much queued as it may hold: its reader should stop taking
+  // requests until it drains (control responses are queued whatever the room).
+  bool Backlogged(const std::shared_ptr<Stream>& stream) const;
   // Takes the next queued response of the stream; false when there is none.
   bool Pop(const std::shared_ptr<Stream>& stream, etcdserverpb::WatchResponse* response);
 
@@ -109,6 +112,7 @@ class WatchHub {
   void RemoveSynced(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveWatcher(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unsync(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Resync(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   etcdserverpb::ResponseHeader Header(int64_t revision) const;
 
   void Run();

@@ -11,6 +11,10 @@ namespace {
 using etcdserverpb::WatchRequest;
 using etcdserverpb::WatchResponse;
 
+// Reading pauses while the stream's queue is full (a client that sends requests but never reads
+// cannot make the server queue without bound) and resumes as writes drain it. A client that
+// closes its sending side keeps its watchers, as with etcd; the stream ends when the call is
+// cancelled or a write fails.
 class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse> {
  public:
   explicit WatchStream(WatchHub* hub) : hub_(hub) {
@@ -20,11 +24,9 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      // The client closed its side (or the call ended): etcd ends the stream too.
-      hub_->CloseStream(stream_);
       absl::MutexLock lock(&mu_);
       reading_ = false;
-      MaybeFinishLocked(grpc::Status::OK);
+      MaybeFinishLocked();
       return;
     }
     switch (request_.request_union_case()) {
@@ -40,22 +42,29 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
       default:
         break;
     }
-    // Responses the request queued are written by the hub's wake; reading goes on meanwhile.
-    StartRead(&request_);
+    // Responses the request queued are written by the hub's wake; reading goes on meanwhile,
+    // unless the queue is full.
+    absl::MutexLock lock(&mu_);
+    ResumeReadingLocked();
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      hub_->CloseStream(stream_);
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      failed_ = true;
-      MaybeFinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream closed"));
-      return;
-    }
     absl::MutexLock lock(&mu_);
     writing_ = false;
+    if (!ok) {
+      ended_ = true;
+      MaybeFinishLocked();
+      return;
+    }
     WriteNextLocked();
+    if (read_paused_) ResumeReadingLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    ended_ = true;
+    MaybeFinishLocked();
   }
 
   void OnDone() override {
@@ -69,23 +78,31 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     WriteNextLocked();
   }
 
-  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finishing_ || failed_) return;
-    if (!hub_->Pop(stream_, &response_)) {
-      if (!reading_) MaybeFinishLocked(grpc::Status::OK);
+  void ResumeReadingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (ended_ || finishing_) {
+      // No more reads: the call is over.
+      reading_ = false;
+      read_paused_ = false;
+      MaybeFinishLocked();
       return;
     }
+    read_paused_ = hub_->Backlogged(stream_);
+    if (!read_paused_) StartRead(&request_);
+  }
+
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || ended_ || finishing_) return;
+    if (!hub_->Pop(stream_, &response_)) return;
     writing_ = true;
     StartWrite(&response_);
   }
 
-  // Finish may be called once, and only with no write in flight (the read side is done or
-  // the stream failed).
-  void MaybeFinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finishing_ || writing_) return;
-    if (reading_ && !failed_) return;
+  // Finish comes once, after the call was cancelled (or a write failed), with no write in
+  // flight and no read pending.
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finishing_ || !ended_ || writing_ || (reading_ && !read_paused_)) return;
     finishing_ = true;
-    Finish(std::move(status));
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream closed"));
   }
 
   WatchHub* hub_;
@@ -94,9 +111,10 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
   absl::Mutex mu_;
   WatchResponse response_ ABSL_GUARDED_BY(mu_);
-  bool reading_ ABSL_GUARDED_BY(mu_) = true;
+  bool reading_ ABSL_GUARDED_BY(mu_) = true;  // a read is pending or paused
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;  // cancelled or a write failed
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
 };
 

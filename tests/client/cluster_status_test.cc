@@ -36,9 +36,11 @@ class ClusterStatusTest : public ::testing::Test {
     }
   }
 
+  // Bounded by coreutils' timeout: a hung quorumctl fails the test with its output instead of
+  // stalling it.
   std::string Status() {
-    return RunCommand(std::string(QUORUMCTL_PATH) + " --endpoints " + endpoints_ +
-                      " cluster status");
+    return RunCommand("timeout -k 5 30 " + std::string(QUORUMCTL_PATH) + " --endpoints " +
+                      endpoints_ + " cluster status");
   }
 
   // Polls until the verdict line reads `want` (members take an election timeout to notice a
