@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 ./deploy/install-deps.sh --tests
-./deploy/build.sh --target quorumd
+./deploy/build.sh --target quorumd quorumctl quorum-elect
 ./deploy/local.sh start 3
 cat <<MSG
 
@@ -15,6 +15,8 @@ quorum is running: 3 members, quorum 2. Use any etcd v3 client, for example:
   etcdctl --endpoints \$ENDPOINTS put greeting hello
   etcdctl --endpoints \$ENDPOINTS get greeting
   etcdctl --endpoints \$ENDPOINTS endpoint status -w table
+Watch quorum live (members, leader, verdict), redrawn every second:
+  build/quorumctl --endpoints \$ENDPOINTS cluster status --watch
 Kill a member and watch the cluster go on:  deploy/local.sh kill m1
 Bring it back:                              deploy/local.sh restart m1
 Status: deploy/local.sh status              Stop: deploy/local.sh stop
