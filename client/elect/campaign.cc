@@ -7,10 +7,6 @@
 namespace quorum::elect {
 namespace {
 
-std::chrono::system_clock::time_point DeadlineAfter(absl::Duration timeout) {
-  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout);
-}
-
 // The end of the range holding every key that starts with `prefix` (etcd's GetPrefixRangeEnd).
 std::string PrefixEnd(std::string prefix) {
   while (!prefix.empty()) {

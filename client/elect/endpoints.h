@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -14,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 
 namespace quorum::elect {
 
@@ -52,6 +54,9 @@ bool IsRetryable(const absl::Status& status);
 
 // A gRPC status as the absl::Status the rest of quorum uses (the codes are the same).
 absl::Status FromGrpc(const grpc::Status& status);
+
+// The point `timeout` from now, as a gRPC ClientContext's deadline.
+std::chrono::system_clock::time_point DeadlineAfter(absl::Duration timeout);
 
 }  // namespace quorum::elect
 

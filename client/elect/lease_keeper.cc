@@ -10,10 +10,6 @@
 namespace quorum::elect {
 namespace {
 
-std::chrono::system_clock::time_point DeadlineAfter(absl::Duration timeout) {
-  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout);
-}
-
 Renewal RenewalSentNow() { return {SteadyClock::now(), absl::Now(), 0}; }
 
 }  // namespace

@@ -146,11 +146,17 @@ def lock_mutual_exclusion(s):
     s.record("second holder exits on SIGINT", second.wait())
 
 
-def lock_handover_on_kill(s):
-    first = s.start("lock", "--ttl", "2", "ho")
+def holder_and_waiter(s, name):
+    """Starts a lock holder and a waiter on `name`, both with --ttl 2; checks the waiter blocks."""
+    first = s.start("lock", "--ttl", "2", name)
     s.record("holder with --ttl 2 prints its key", s.leases.key(first.line()))
-    second = s.start("lock", "--ttl", "2", "ho")
+    second = s.start("lock", "--ttl", "2", name)
     s.record(f"waiter blocked for {BLOCK_WINDOW}s", second.silent_for(BLOCK_WINDOW))
+    return first, second
+
+
+def lock_handover_on_kill(s):
+    first, second = holder_and_waiter(s, "ho")
     killed = time.monotonic()
     first.signal(signal.SIGKILL)
     got = second.line(timeout=2 + WAIT)
@@ -164,10 +170,7 @@ def lock_handover_on_kill(s):
 
 
 def lock_holder_frozen_past_ttl(s):
-    first = s.start("lock", "--ttl", "2", "fz")
-    s.record("holder with --ttl 2 prints its key", s.leases.key(first.line()))
-    second = s.start("lock", "--ttl", "2", "fz")
-    s.record(f"waiter blocked for {BLOCK_WINDOW}s", second.silent_for(BLOCK_WINDOW))
+    first, second = holder_and_waiter(s, "fz")
     # Frozen, the holder cannot renew: its lease expires and the waiter gets the lock.
     first.signal(signal.SIGSTOP)
     s.record("waiter acquires while the holder is frozen", s.leases.key(second.line(2 + WAIT)))
