@@ -12,6 +12,42 @@ namespace quorum::ctl {
 
 using namespace etcdserverpb;  // the API's many message types
 
+namespace {
+
+struct KeyRange {
+  std::string key;
+  std::string range_end;
+};
+
+// The key and range end that get and del select, as etcdctl derives them from the arguments,
+// --prefix and --from-key ("\0" stands for the empty key and for "every key from `key` on").
+KeyRange ResolveKeyRange(const std::vector<std::string>& args, bool prefix, bool from_key) {
+  KeyRange range{.key = args[0]};
+  if (args.size() > 1) {
+    if (prefix || from_key) {
+      Fail(kExitBadArgs,
+           "too many arguments, only accept one argument when `--prefix` or "
+           "`--from-key` is set");
+    }
+    range.range_end = args[1];
+  }
+  if (prefix) {
+    if (range.key.empty()) {
+      range.key = std::string(1, '\0');
+      range.range_end = std::string(1, '\0');
+    } else {
+      range.range_end = client::PrefixRangeEnd(range.key);
+    }
+  }
+  if (from_key) {
+    if (range.key.empty()) range.key = std::string(1, '\0');
+    range.range_end = std::string(1, '\0');
+  }
+  return range;
+}
+
+}  // namespace
+
 CLI::App* DefineGet(CLI::App& parent, GetArgs* a) {
   auto* cmd = parent.add_subcommand("get", "Gets the key or a range of keys");
   cmd->add_option("key_and_range_end", a->args, "<key> [range_end]");
@@ -62,15 +98,9 @@ RangeRequest BuildRange(const GetArgs& a) {
   } else if (a.consistency != "l") {
     Fail(kExitBadFeature, "unknown consistency flag \"" + a.consistency + "\"");
   }
-  std::string key = a.args[0];
-  if (a.args.size() > 1) {
-    if (a.prefix || a.from_key) {
-      Fail(kExitBadArgs,
-           "too many arguments, only accept one argument when `--prefix` or "
-           "`--from-key` is set");
-    }
-    r.set_range_end(a.args[1]);
-  }
+  KeyRange range = ResolveKeyRange(a.args, a.prefix, a.from_key);
+  r.set_key(range.key);
+  r.set_range_end(range.range_end);
   r.set_limit(a.limit);
   if (a.rev > 0) r.set_revision(a.rev);
   std::string order = absl::AsciiStrToUpper(a.order);
@@ -102,19 +132,6 @@ RangeRequest BuildRange(const GetArgs& a) {
   }
   r.set_sort_order(sort_order);
   r.set_sort_target(sort_target);
-  if (a.prefix) {
-    if (key.empty()) {
-      key = std::string(1, '\0');
-      r.set_range_end(std::string(1, '\0'));
-    } else {
-      r.set_range_end(client::PrefixRangeEnd(key));
-    }
-  }
-  if (a.from_key) {
-    if (key.empty()) key = std::string(1, '\0');
-    r.set_range_end(std::string(1, '\0'));
-  }
-  r.set_key(key);
   r.set_keys_only(a.keys_only);
   return r;
 }
@@ -160,30 +177,11 @@ DeleteRangeRequest BuildDel(const DelArgs& a) {
   if (a.prefix && a.from_key) {
     Fail(kExitBadArgs, "`--prefix` and `--from-key` cannot be set at the same time, choose one");
   }
+  KeyRange range = ResolveKeyRange(a.args, a.prefix, a.from_key);
   DeleteRangeRequest r;
-  std::string key = a.args[0];
-  if (a.args.size() > 1) {
-    if (a.prefix || a.from_key) {
-      Fail(kExitBadArgs,
-           "too many arguments, only accept one argument when `--prefix` or "
-           "`--from-key` is set");
-    }
-    r.set_range_end(a.args[1]);
-  }
-  if (a.prefix) {
-    if (key.empty()) {
-      key = std::string(1, '\0');
-      r.set_range_end(std::string(1, '\0'));
-    } else {
-      r.set_range_end(client::PrefixRangeEnd(key));
-    }
-  }
+  r.set_key(range.key);
+  r.set_range_end(range.range_end);
   r.set_prev_kv(a.prev_kv);
-  if (a.from_key) {
-    if (key.empty()) key = std::string(1, '\0');
-    r.set_range_end(std::string(1, '\0'));
-  }
-  r.set_key(key);
   return r;
 }
 
