@@ -149,7 +149,7 @@ class RaftDriver {
   PeerTransport* const transport_;
   Hooks hooks_;
   std::unique_ptr<raft::RawNode> node_;  // driver thread only
-  uint64_t last_lead_ = 0;                // driver thread only
+  uint64_t last_lead_ = 0;               // driver thread only
 
   mutable absl::Mutex mu_;
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);

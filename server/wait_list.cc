@@ -98,9 +98,7 @@ void WaitList::Expire(absl::Time now, const absl::Status& timeout) {
   for (const auto& ctx : reads) FailRead(ctx, timeout);
 }
 
-void WaitList::FailAll(const absl::Status& status) {
-  Expire(absl::InfiniteFuture(), status);
-}
+void WaitList::FailAll(const absl::Status& status) { Expire(absl::InfiniteFuture(), status); }
 
 size_t WaitList::size() const {
   absl::MutexLock lock(&mu_);

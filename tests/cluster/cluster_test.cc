@@ -1,5 +1,7 @@
 // Multi-process tests of a replicated cluster: writes and reads on every member, leader and
 // minority/majority failures, whole-cluster kill -9, catch-up by snapshot, and learners.
+#include "tests/support/cluster.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,7 +12,6 @@
 #include <thread>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
-#include "tests/support/cluster.h"
 
 namespace quorum {
 namespace {
@@ -243,8 +244,8 @@ TEST(Cluster, WholeClusterKillNineLosesNoAcknowledgedWrite) {
 
 TEST(Cluster, StoppedMemberCatchesUpBySnapshot) {
   // Small snapshot interval and catch-up window so the log is compacted past the stopped member.
-  TestCluster cluster(3, {"--snapshot-count", "200", "--experimental-snapshot-catchup-entries",
-                          "20"});
+  TestCluster cluster(3,
+                      {"--snapshot-count", "200", "--experimental-snapshot-catchup-entries", "20"});
   cluster.StartAll();
   ASSERT_TRUE(cluster.WaitForLeader().has_value());
   Ledger ledger;
@@ -273,11 +274,12 @@ TEST(Cluster, LearnerCatchesUpAndIsPromoted) {
   cluster.StartAll();
   auto leader = cluster.WaitForLeader();
   ASSERT_TRUE(leader.has_value());
-  for (int n = 0; n < 100; ++n) ASSERT_TRUE(cluster.Client(0).Put("k" + std::to_string(n), "v").ok());
+  for (int n = 0; n < 100; ++n)
+    ASSERT_TRUE(cluster.Client(0).Put("k" + std::to_string(n), "v").ok());
 
   int learner = cluster.AddSpec("m4");
-  auto channel = grpc::CreateChannel(cluster.spec(*leader).Endpoint(),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(cluster.spec(*leader).Endpoint(), grpc::InsecureChannelCredentials());
   auto stub = etcdserverpb::Cluster::NewStub(channel);
   etcdserverpb::MemberAddRequest add;
   add.add_peerurls(cluster.spec(learner).PeerUrl());

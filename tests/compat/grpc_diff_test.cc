@@ -1,12 +1,12 @@
 // Differential test at the gRPC level: the same KV requests, including what etcdctl cannot
 // express (nested txns, ranged compares, revision filters, sort/limit combinations), go to the
 // real etcd 3.4 and to quorumd; responses and errors must be equal once ids and terms are masked.
-#include <gtest/gtest.h>
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
 
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 
@@ -120,7 +120,8 @@ TxnRequest ParseTxn(const std::string& text) {
 // The scripted session. Requests are in protobuf text format for readability.
 std::vector<std::pair<std::string, Call>> Session() {
   std::vector<std::pair<std::string, Call>> s;
-  for (const char* k : {"a", "b", "c", "d", "e"}) s.push_back({"put", Put(k, std::string(k) + "1")});
+  for (const char* k : {"a", "b", "c", "d", "e"})
+    s.push_back({"put", Put(k, std::string(k) + "1")});
   s.push_back({"put b again", Put("b", "b2")});
   s.push_back({"put d again", Put("d", "d2")});
   s.push_back({"put a again", Put("a", "a3")});
@@ -138,25 +139,25 @@ std::vector<std::pair<std::string, Call>> Session() {
                    R"(key: "a" range_end: "z" sort_order: DESCEND sort_target: VALUE limit: 3)"))});
   s.push_back({"sort none target mod",
                Range(ParseRange(R"(key: "a" range_end: "z" sort_order: NONE sort_target: MOD)"))});
-  s.push_back({"sort ascend version",
-               Range(ParseRange(R"(key: "a" range_end: "z" sort_order: ASCEND sort_target: VERSION)"))});
-  s.push_back({"sort create descend",
-               Range(ParseRange(R"(key: "a" range_end: "z" sort_order: DESCEND sort_target: CREATE)"))});
-  s.push_back({"min_mod_revision",
-               Range(ParseRange(R"(key: "a" range_end: "z" min_mod_revision: 6)"))});
+  s.push_back(
+      {"sort ascend version",
+       Range(ParseRange(R"(key: "a" range_end: "z" sort_order: ASCEND sort_target: VERSION)"))});
+  s.push_back(
+      {"sort create descend",
+       Range(ParseRange(R"(key: "a" range_end: "z" sort_order: DESCEND sort_target: CREATE)"))});
+  s.push_back(
+      {"min_mod_revision", Range(ParseRange(R"(key: "a" range_end: "z" min_mod_revision: 6)"))});
   s.push_back({"max_mod_revision + limit",
                Range(ParseRange(R"(key: "a" range_end: "z" max_mod_revision: 5 limit: 1)"))});
   s.push_back({"min/max create revision",
                Range(ParseRange(
                    R"(key: "a" range_end: "z" min_create_revision: 2 max_create_revision: 4)"))});
   s.push_back({"at revision 3", Range(ParseRange(R"(key: "a" range_end: "z" revision: 3)"))});
-  s.push_back({"at revision 9 (c deleted)",
-               Range(ParseRange(R"(key: "c" revision: 9)"))});
+  s.push_back({"at revision 9 (c deleted)", Range(ParseRange(R"(key: "c" revision: 9)"))});
   s.push_back({"serializable", Range(ParseRange(R"(key: "a" serializable: true)"))});
   s.push_back({"future revision", Range(ParseRange(R"(key: "a" revision: 100)"))});
   s.push_back({"empty key", Range(ParseRange(R"(range_end: "z")"))});
-  s.push_back({"txn compares all true, nested",
-               Txn(ParseTxn(R"(
+  s.push_back({"txn compares all true, nested", Txn(ParseTxn(R"(
       compare { target: VALUE key: "a" result: EQUAL value: "a3" }
       compare { target: VERSION key: "b" result: GREATER version: 1 }
       compare { target: CREATE key: "zzz" result: EQUAL create_revision: 0 }
@@ -171,23 +172,20 @@ std::vector<std::pair<std::string, Call>> Session() {
           failure { request_put { key: "never" value: "!" } } } }
       success { request_range { key: "a" range_end: "z" keys_only: true } }
       failure { request_put { key: "never" value: "!" } })"))});
-  s.push_back({"txn ranged compare fails",
-               Txn(ParseTxn(R"(
+  s.push_back({"txn ranged compare fails", Txn(ParseTxn(R"(
       compare { target: VERSION key: "a" range_end: "e" result: EQUAL version: 1 }
       success { request_put { key: "never" value: "!" } }
       failure { request_range { key: "a" range_end: "e" } }
       failure { request_delete_range { key: "n2" } })"))});
-  s.push_back({"txn ranged compare not_equal",
-               Txn(ParseTxn(R"(
+  s.push_back({"txn ranged compare not_equal", Txn(ParseTxn(R"(
       compare { target: MOD key: "a" range_end: "c" result: NOT_EQUAL mod_revision: 0 }
       success { request_range { key: "a" range_end: "c" count_only: true } })"))});
-  s.push_back({"txn value compare on missing key",
-               Txn(ParseTxn(R"(
+  s.push_back({"txn value compare on missing key", Txn(ParseTxn(R"(
       compare { target: VALUE key: "missing" result: NOT_EQUAL value: "x" }
       success { request_put { key: "never" value: "!" } }
       failure { request_range { key: "missing" } })"))});
-  s.push_back({"read-only txn keeps revision",
-               Txn(ParseTxn(R"(success { request_range { key: "a" } })"))});
+  s.push_back(
+      {"read-only txn keeps revision", Txn(ParseTxn(R"(success { request_range { key: "a" } })"))});
   s.push_back({"empty txn", Txn(TxnRequest())});
   s.push_back({"txn duplicate put", Txn(ParseTxn(R"(
       success { request_put { key: "q" value: "1" } }
@@ -218,16 +216,27 @@ TEST(GrpcDiff, KvSessionMatchesEtcd) {
     std::vector<std::string> argv;
     if (is_etcd) {
       std::string peer = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort());
-      argv = {etcd, "--name", "diff", "--data-dir", dir.path() + "/etcd",
-              "--listen-client-urls", url, "--advertise-client-urls", url,
-              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-              "--initial-cluster", "diff=" + peer};
+      argv = {etcd,
+              "--name",
+              "diff",
+              "--data-dir",
+              dir.path() + "/etcd",
+              "--listen-client-urls",
+              url,
+              "--advertise-client-urls",
+              url,
+              "--listen-peer-urls",
+              peer,
+              "--initial-advertise-peer-urls",
+              peer,
+              "--initial-cluster",
+              "diff=" + peer};
     } else {
       testing::MemberSpec self{"diff", port, FreeLoopbackPort()};
       argv = testing::QuorumdArgs(self, {self}, dir.path() + "/quorumd");
     }
-    t.process = std::make_unique<ChildProcess>(
-        argv, dir.path() + (is_etcd ? "/etcd.log" : "/quorumd.log"));
+    t.process =
+        std::make_unique<ChildProcess>(argv, dir.path() + (is_etcd ? "/etcd.log" : "/quorumd.log"));
     client::KvClient probe("127.0.0.1:" + std::to_string(port));
     EXPECT_TRUE(probe.WaitLeader(std::chrono::seconds(30)).ok()) << t.process->Log();
     t.channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),

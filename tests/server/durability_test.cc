@@ -22,8 +22,8 @@ class Quorumd {
       : dir_(dir), spec_(testing::LoopbackCluster(1)[0]), endpoint_(spec_.Endpoint()) {}
 
   void Start() {
-    process_ = std::make_unique<ChildProcess>(
-        testing::QuorumdArgs(spec_, {spec_}, dir_ + "/data"), dir_ + "/quorumd.log");
+    process_ = std::make_unique<ChildProcess>(testing::QuorumdArgs(spec_, {spec_}, dir_ + "/data"),
+                                              dir_ + "/quorumd.log");
     client::KvClient probe(endpoint_);
     ASSERT_TRUE(probe.WaitLeader(std::chrono::seconds(20)).ok()) << process_->Log();
   }

@@ -36,8 +36,7 @@ TEST(Quota, FullBackendRaisesNoSpaceUntilDisarmed) {
   auto spec = testing::LoopbackCluster(1)[0];
   auto start = [&](const std::string& quota) {
     auto process = std::make_unique<testing::ChildProcess>(
-        testing::QuorumdArgs(spec, {spec}, dir.path() + "/data",
-                             {"--quota-backend-bytes", quota}),
+        testing::QuorumdArgs(spec, {spec}, dir.path() + "/data", {"--quota-backend-bytes", quota}),
         dir.path() + "/quorumd.log");
     client::KvClient probe(spec.Endpoint());
     EXPECT_TRUE(probe.WaitLeader(std::chrono::seconds(20)).ok()) << process->Log();

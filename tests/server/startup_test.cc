@@ -1,11 +1,11 @@
 // quorumd refuses bad configurations at startup with a clear message and a non-zero exit.
 #include <arpa/inet.h>
-#include <csignal>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <fstream>
 
 #include "client/kv_client.h"
@@ -44,9 +44,9 @@ TEST(Startup, DataDirThatCannotBeCreatedIsReported) {
   int port = testing::FreeLoopbackPort();
   std::string url = "http://127.0.0.1:" + std::to_string(port);
   std::string peer = "http://127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
-  Outcome out = RunQuorumd(dir, {"--data-dir", file + "/data", "--listen-client-urls", url,
-                                 "--advertise-client-urls", url, "--listen-peer-urls", peer,
-                                 "--initial-advertise-peer-urls", peer});
+  Outcome out = RunQuorumd(
+      dir, {"--data-dir", file + "/data", "--listen-client-urls", url, "--advertise-client-urls",
+            url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer});
   EXPECT_EQ(out.exit_code, 1);
   EXPECT_NE(out.log.find("data dir"), std::string::npos) << out.log;
 }
@@ -63,8 +63,8 @@ TEST(Startup, PortInUseIsReported) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   std::string peer = "http://127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
-  Outcome out = RunQuorumd(dir, {"--data-dir", dir.path() + "/data", "--listen-client-urls",
-                                 url, "--advertise-client-urls", url, "--listen-peer-urls", peer,
+  Outcome out = RunQuorumd(dir, {"--data-dir", dir.path() + "/data", "--listen-client-urls", url,
+                                 "--advertise-client-urls", url, "--listen-peer-urls", peer,
                                  "--initial-advertise-peer-urls", peer});
   close(fd);
   EXPECT_EQ(out.exit_code, 1);

@@ -47,8 +47,7 @@ void TestCluster::Start(int i) {
     if (j <= i || member_extra_[j].empty()) cluster.push_back(specs_[j]);
   }
   auto args = QuorumdArgs(specs_[i], cluster, dir_.path() + "/" + specs_[i].name, extra);
-  processes_[i] =
-      std::make_unique<ChildProcess>(args, dir_.path() + "/" + specs_[i].name + ".log");
+  processes_[i] = std::make_unique<ChildProcess>(args, dir_.path() + "/" + specs_[i].name + ".log");
   auto ready = clients_[i]->WaitReady(std::chrono::seconds(20));
   if (!ready.ok()) {
     throw std::runtime_error("member " + specs_[i].name + " did not start: " + Log(i));

@@ -130,15 +130,24 @@ std::vector<std::string> QuorumdArgs(const MemberSpec& self, const std::vector<M
     initial += m.name + "=" + m.PeerUrl();
   }
   std::vector<std::string> args = {QuorumdPath(),
-                                   "--name", self.name,
-                                   "--data-dir", data_dir,
-                                   "--listen-client-urls", self.ClientUrl(),
-                                   "--advertise-client-urls", self.ClientUrl(),
-                                   "--listen-peer-urls", self.PeerUrl(),
-                                   "--initial-advertise-peer-urls", self.PeerUrl(),
-                                   "--initial-cluster", initial,
-                                   "--initial-cluster-token", "quorum-test",
-                                   "--log-level", "info"};
+                                   "--name",
+                                   self.name,
+                                   "--data-dir",
+                                   data_dir,
+                                   "--listen-client-urls",
+                                   self.ClientUrl(),
+                                   "--advertise-client-urls",
+                                   self.ClientUrl(),
+                                   "--listen-peer-urls",
+                                   self.PeerUrl(),
+                                   "--initial-advertise-peer-urls",
+                                   self.PeerUrl(),
+                                   "--initial-cluster",
+                                   initial,
+                                   "--initial-cluster-token",
+                                   "quorum-test",
+                                   "--log-level",
+                                   "info"};
   for (auto& e : extra) args.push_back(std::move(e));
   return args;
 }
