@@ -59,6 +59,13 @@ void Connect(std::vector<Member*> members) {
   }
 }
 
+// Starts two members with default options and wires them to each other.
+void StartAndConnect(Member& a, Member& b) {
+  StartMember(a);
+  StartMember(b);
+  Connect({&a, &b});
+}
+
 // Waits until `from` has a stream to each of `peers`. A sender that cannot connect within its
 // backoff drops what is queued (raft resends), so tests that count every message wait for the
 // streams first.
@@ -225,9 +232,7 @@ TEST(PeerTransportTest, FullQueueDropsAndReportsUnreachable) {
 TEST(PeerTransportTest, MessagesToUnknownOrRemovedPeersAreDropped) {
   Member a{.id = 1, .port = PickFreePort()};
   Member b{.id = 2, .port = PickFreePort()};
-  StartMember(a);
-  StartMember(b);
-  Connect({&a, &b});
+  StartAndConnect(a, b);
   ASSERT_TRUE(AwaitConnected(a, {b.id}));
   a.transport->Send({MakeMessage(a.id, b.id, 1)});
   ASSERT_TRUE(b.recorder.WaitForDelivered(1));
@@ -282,9 +287,7 @@ TEST(PeerTransportTest, StartFailsClearlyWhenPortIsTaken) {
 TEST(PeerTransportTest, NoDeliveryAfterStopReturns) {
   Member a{.id = 1, .port = PickFreePort()};
   Member b{.id = 2, .port = PickFreePort()};
-  StartMember(a);
-  StartMember(b);
-  Connect({&a, &b});
+  StartAndConnect(a, b);
 
   std::atomic<bool> sending{true};
   std::thread sender([&] {
@@ -310,9 +313,7 @@ TEST(PeerTransportTest, NoDeliveryAfterStopReturns) {
 TEST(PeerTransportTest, DestructionWithoutStopIsSafe) {
   Member a{.id = 1, .port = PickFreePort()};
   Member b{.id = 2, .port = PickFreePort()};
-  StartMember(a);
-  StartMember(b);
-  Connect({&a, &b});
+  StartAndConnect(a, b);
   ASSERT_TRUE(AwaitConnected(a, {b.id}));
   std::vector<raftpb::Message> messages;
   for (uint64_t i = 0; i < 1000; ++i) messages.push_back(MakeMessage(a.id, b.id, i, 100));
