@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace quorum::server {
 
@@ -32,7 +33,8 @@ class WatchHub::Stream : public std::enable_shared_from_this<WatchHub::Stream> {
   absl::Mutex wake_mu;
   std::function<void()> wake ABSL_GUARDED_BY(wake_mu);
   // The rest is guarded by the hub's mu_.
-  std::deque<etcdserverpb::WatchResponse> queue;
+  // Queued responses with their encoded sizes (measured once, when queued).
+  std::deque<std::pair<etcdserverpb::WatchResponse, size_t>> queue;
   size_t queue_bytes = 0;
   absl::flat_hash_map<int64_t, WatcherPtr> watchers;
   int64_t next_id = 0;
@@ -93,8 +95,9 @@ bool WatchHub::HasRoom(const Stream& stream) const {
 
 void WatchHub::QueueLocked(Stream& stream, etcdserverpb::WatchResponse response) {
   if (stream.closed) return;
-  stream.queue_bytes += response.ByteSizeLong();
-  stream.queue.push_back(std::move(response));
+  const size_t bytes = response.ByteSizeLong();
+  stream.queue_bytes += bytes;
+  stream.queue.emplace_back(std::move(response), bytes);
   if (!stream.dirty) {
     stream.dirty = true;
     dirty_.push_back(stream.shared_from_this());
@@ -113,23 +116,33 @@ void WatchHub::QueueEvents(Watcher& w, std::vector<mvccpb::Event> events, int64_
     return;
   }
   // etcd's fragmenting: as many events per response as fit (at least one), every part but the
-  // last marked as a fragment.
+  // last marked as a fragment. A part's size is kept as a running sum of its encoded events
+  // (each a one-byte tag, a length and the event) rather than measured again per event.
   etcdserverpb::WatchResponse part;
+  size_t part_bytes = 0;
   const auto start_part = [&] {
     part.Clear();
     *part.mutable_header() = response.header();
     part.set_watch_id(w.id);
     part.set_fragment(true);
+    part_bytes = part.ByteSizeLong();
+  };
+  const auto encoded = [](const mvccpb::Event& event) {
+    const size_t size = event.ByteSizeLong();
+    return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
   };
   start_part();
   for (int i = 0; i < response.events_size(); ++i) {
+    const size_t event_bytes = encoded(response.events(i));
     *part.add_events() = std::move(*response.mutable_events(i));
-    if (part.events_size() > 1 && part.ByteSizeLong() >= options_.max_response_bytes) {
+    part_bytes += event_bytes;
+    if (part.events_size() > 1 && part_bytes >= options_.max_response_bytes) {
       mvccpb::Event last = std::move(*part.mutable_events(part.events_size() - 1));
       part.mutable_events()->RemoveLast();
       QueueLocked(*w.stream, std::move(part));
       start_part();
       *part.add_events() = std::move(last);
+      part_bytes += event_bytes;
     }
   }
   part.set_fragment(false);
@@ -207,11 +220,10 @@ void WatchHub::OnCommit(int64_t revision, const std::vector<mvccpb::Event>& even
     return before.emplace(key, std::move(value)).first->second;
   };
   for (auto& [w, evs] : matched) {
-    WatcherPtr owner = w->stream->watchers.at(w->id);
     if (!HasRoom(*w->stream)) {
       // Falls behind: this revision and what follows come from history once the stream drains.
       w->next_rev = std::max(w->next_rev, revision);
-      Unsync(owner);
+      Unsync(w->stream->watchers.at(w->id));
       continue;
     }
     if (w->prev_kv) {
@@ -349,9 +361,10 @@ bool WatchHub::Backlogged(const std::shared_ptr<Stream>& stream) const {
 bool WatchHub::Pop(const std::shared_ptr<Stream>& stream, etcdserverpb::WatchResponse* response) {
   absl::MutexLock lock(&mu_);
   if (stream->queue.empty()) return false;
-  *response = std::move(stream->queue.front());
+  auto& [front, bytes] = stream->queue.front();
+  *response = std::move(front);
+  stream->queue_bytes -= bytes;
   stream->queue.pop_front();
-  stream->queue_bytes -= std::min(stream->queue_bytes, response->ByteSizeLong());
   // Room again: watchers of this stream that fell behind can catch up.
   if (stream->behind > 0) work_ = true;
   return true;
