@@ -26,19 +26,6 @@ bool TxnOnlyReads(const TxnRequest& request) {
 
 }  // namespace
 
-std::string PrefixRangeEnd(const std::string& prefix) {
-  std::string end = prefix;
-  for (int i = static_cast<int>(end.size()) - 1; i >= 0; --i) {
-    if (static_cast<unsigned char>(end[i]) < 0xff) {
-      end[i] = static_cast<char>(static_cast<unsigned char>(end[i]) + 1);
-      end.resize(i + 1);
-      return end;
-    }
-  }
-  // Every byte is 0xff: etcd's convention for "to the end of the keyspace".
-  return std::string(1, '\0');
-}
-
 std::chrono::milliseconds RetryBackoff(int attempt) {
   thread_local std::mt19937 rng(std::random_device{}());
   int64_t base = 25LL << std::min(attempt, 6);

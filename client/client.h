@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "client/endpoint_pool.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "proto/etcd_keys.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
@@ -45,7 +46,7 @@ struct ClientOptions {
 };
 
 // The prefix range end etcd uses for `--prefix` ("a/" -> "a0"; all 0xff -> "\0").
-std::string PrefixRangeEnd(const std::string& prefix);
+using ::quorum::PrefixRangeEnd;
 
 class Client {
  public:

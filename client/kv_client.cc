@@ -3,13 +3,11 @@
 #include <thread>
 
 #include "absl/strings/strip.h"
+#include "proto/etcd_errors.h"
 
 namespace quorum::client {
 
-absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
+absl::Status FromGrpc(const grpc::Status& status) { return FromGrpcStatus(status); }
 
 KvClient::KvClient(const std::string& endpoint, std::chrono::milliseconds timeout)
     : timeout_(timeout) {

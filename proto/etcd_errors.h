@@ -74,6 +74,8 @@ absl::Status ErrUnimplemented(const char* method);
 // The one conversion from an inner status to what goes on the wire. absl and gRPC share code
 // numbers, so the code passes through unchanged and the message is kept verbatim.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+// The reverse, for callers of gRPC (clients, forwarded calls): code and message unchanged.
+absl::Status FromGrpcStatus(const grpc::Status& status);
 
 }  // namespace quorum
 

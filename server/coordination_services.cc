@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "proto/etcd_keys.h"
 #include "server/local_kv.h"
 #include "server/reactors.h"
 #include "server/request_checks.h"
@@ -207,7 +208,7 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
       mvccpb::KeyValue leader;
       if (first->kvs_size() == 0) {
         auto put =
-            kv.WaitFor(prefix, PrefixEnd(prefix), first->header().revision(),
+            kv.WaitFor(prefix, PrefixRangeEnd(prefix), first->header().revision(),
                        [](const mvccpb::Event& e) { return e.type() == mvccpb::Event::PUT; });
         if (!put.ok()) return put.status();
         header = put->header;
@@ -362,13 +363,10 @@ class LockService final : public v3lockpb::Lock::CallbackService {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->Propose(std::move(internal), RequestDeadline(context, *member_),
                      [this, reactor, response](ApplyResult result) {
-                       if (result.status.ok()) {
-                         auto* deleted =
-                             static_cast<etcdserverpb::DeleteRangeResponse*>(result.response.get());
-                         *response->mutable_header() = deleted->header();
-                         member_->FillHeader(response->mutable_header());
-                       }
-                       reactor->Finish(AsClientError(result.status));
+                       auto deleted = TakeResponse<etcdserverpb::DeleteRangeResponse>(
+                           *member_, std::move(result));
+                       if (deleted.ok()) *response->mutable_header() = deleted->header();
+                       reactor->Finish(AsClientError(deleted.status()));
                      });
     return reactor;
   }

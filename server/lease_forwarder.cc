@@ -13,10 +13,6 @@ constexpr absl::Duration kRetryPause = absl::Milliseconds(50);
 // One forwarded call's own limit, so that a leader that died mid-call is given up on quickly.
 constexpr absl::Duration kCallTimeout = absl::Seconds(1);
 
-absl::Status FromGrpc(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
-
 // Worth another attempt, perhaps at another leader: the callee was not (or no longer) the
 // leader, was still catching up, or could not be reached.
 bool Retryable(absl::StatusCode code) {
@@ -180,7 +176,7 @@ void LeaseForwarder::Attempt(Pending pending) {
     ++in_flight_;
   }
   auto finished = [this, call](grpc::Status status) {
-    absl::Status result = FromGrpc(status);
+    absl::Status result = FromGrpcStatus(status);
     if (!result.ok() && Retryable(result.code())) {
       Retry(std::move(call->pending));
     } else if (auto* done = std::get_if<RenewDone>(&call->pending.done)) {

@@ -6,6 +6,7 @@
 
 #include "absl/time/clock.h"
 #include "proto/etcd_errors.h"
+#include "proto/etcd_keys.h"
 
 namespace quorum::server {
 namespace {
@@ -29,36 +30,17 @@ struct Slot {
 template <typename Response>
 Member::Done FillSlot(std::shared_ptr<Slot<Response>> slot, Member* member) {
   return [slot, member](ApplyResult result) {
-    if (!result.status.ok()) {
-      slot->Set(result.status);
-      return;
-    }
-    Response response;
-    response.Swap(static_cast<Response*>(result.response.get()));
-    member->FillHeader(response.mutable_header());
-    slot->Set(std::move(response));
+    slot->Set(TakeResponse<Response>(*member, std::move(result)));
   };
 }
 
 }  // namespace
 
-std::string PrefixEnd(const std::string& prefix) {
-  std::string end = prefix;
-  while (!end.empty()) {
-    if (static_cast<unsigned char>(end.back()) < 0xff) {
-      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');  // every key
-}
-
 etcdserverpb::RangeRequest EdgeByCreation(const std::string& prefix,
                                           etcdserverpb::RangeRequest::SortOrder order) {
   etcdserverpb::RangeRequest range;
   range.set_key(prefix);
-  range.set_range_end(PrefixEnd(prefix));
+  range.set_range_end(PrefixRangeEnd(prefix));
   range.set_sort_target(etcdserverpb::RangeRequest::CREATE);
   range.set_sort_order(order);
   range.set_limit(1);

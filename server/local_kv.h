@@ -60,8 +60,6 @@ class LocalKv {
   std::function<bool()> cancelled_;
 };
 
-// The prefix end of `prefix` (etcd's GetPrefixRangeEnd).
-std::string PrefixEnd(const std::string& prefix);
 // The one key under `prefix` created first (ASCEND: etcd's WithFirstCreate) or last (DESCEND:
 // WithLastCreate).
 etcdserverpb::RangeRequest EdgeByCreation(const std::string& prefix,

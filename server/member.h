@@ -217,6 +217,17 @@ class Member {
   absl::Time next_publish_ = absl::InfinitePast();
 };
 
+// The typed response an applied proposal produced (PutResponse, TxnResponse, ...), its header
+// filled by `member`; or the proposal's error.
+template <typename Response>
+absl::StatusOr<Response> TakeResponse(const Member& member, ApplyResult result) {
+  if (!result.status.ok()) return result.status;
+  Response response;
+  response.Swap(static_cast<Response*>(result.response.get()));
+  member.FillHeader(response.mutable_header());
+  return response;
+}
+
 }  // namespace quorum::server
 
 #endif  // QUORUM_SERVER_MEMBER_H_

@@ -34,11 +34,9 @@ template <typename Response>
 Member::Done FinishWhenApplied(Member* member, grpc::ServerUnaryReactor* reactor,
                                Response* response) {
   return [member, reactor, response](ApplyResult result) {
-    if (result.status.ok()) {
-      response->Swap(static_cast<Response*>(result.response.get()));
-      member->FillHeader(response->mutable_header());
-    }
-    reactor->Finish(ToGrpcStatus(result.status));
+    absl::StatusOr<Response> taken = TakeResponse<Response>(*member, std::move(result));
+    if (taken.ok()) response->Swap(&*taken);
+    reactor->Finish(ToGrpcStatus(taken.status()));
   };
 }
 

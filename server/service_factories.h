@@ -2,10 +2,10 @@
 #ifndef QUORUM_SERVER_SERVICE_FACTORIES_H_
 #define QUORUM_SERVER_SERVICE_FACTORIES_H_
 
-#include <memory>
-
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/service_type.h>
+
+#include <memory>
 
 #include "server/member.h"
 

@@ -5,11 +5,11 @@
 #ifndef QUORUM_SERVER_SERVICES_H_
 #define QUORUM_SERVER_SERVICES_H_
 
-#include <memory>
-#include <vector>
-
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/service_type.h>
+
+#include <memory>
+#include <vector>
 
 #include "server/member.h"
 

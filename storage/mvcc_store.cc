@@ -264,11 +264,7 @@ absl::Status MvccStore::Persist(rocksdb::WriteBatch* batch) {
   return backend_->Write(batch, backend_->sync_writes() && options_.sync_writes);
 }
 
-absl::Status MvccStore::MarkApplied(const ApplyMeta& meta) {
-  absl::MutexLock write_lock(&write_mu_);
-  WriteTxn txn(CurrentRevision());
-  return Commit(txn, meta);
-}
+absl::Status MvccStore::MarkApplied(const ApplyMeta& meta) { return MarkApplied(meta, nullptr); }
 
 absl::Status MvccStore::MarkApplied(const ApplyMeta& meta,
                                     const std::function<void(rocksdb::WriteBatch*)>& extra) {

@@ -3,24 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "proto/etcd_keys.h"
 
 namespace quorum::elect {
-namespace {
-
-// The end of the range holding every key that starts with `prefix` (etcd's GetPrefixRangeEnd).
-std::string PrefixEnd(std::string prefix) {
-  while (!prefix.empty()) {
-    unsigned char last = static_cast<unsigned char>(prefix.back());
-    if (last < 0xff) {
-      prefix.back() = static_cast<char>(last + 1);
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return std::string(1, '\0');
-}
-
-}  // namespace
 
 Campaign::Campaign(EndpointPool& endpoints, CampaignSettings settings, EventQueue& events,
                    StateLog& log)
@@ -176,7 +161,7 @@ absl::StatusOr<Campaign::Predecessor> Campaign::FindPredecessor(
   etcdserverpb::RangeRequest range;
   std::string prefix = settings_.election + "/";
   range.set_key(prefix);
-  range.set_range_end(PrefixEnd(prefix));
+  range.set_range_end(PrefixRangeEnd(prefix));
   range.set_sort_target(etcdserverpb::RangeRequest::CREATE);
   range.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
   range.set_limit(1);

@@ -3,16 +3,9 @@
 namespace quorum::elect {
 
 EndpointPool::EndpointPool(std::vector<std::string> endpoints) : addresses_(std::move(endpoints)) {
-  grpc::ChannelArguments args;
-  // A member that was killed and restarted must be usable again within a retry period, not
-  // after gRPC's default reconnect backoff of up to two minutes.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  for (const auto& address : addresses_) {
-    channels_.push_back(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-  }
+  // The client library's channels: a member that was killed and restarted is usable again
+  // within a retry period, and a frozen one is noticed by keepalive.
+  for (const auto& address : addresses_) channels_.push_back(client::NewEndpointChannel(address));
 }
 
 EndpointPool::Endpoint EndpointPool::Current() {
@@ -42,11 +35,6 @@ bool IsRetryable(const absl::Status& status) {
     default:
       return false;
   }
-}
-
-absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 std::chrono::system_clock::time_point DeadlineAfter(absl::Duration timeout) {

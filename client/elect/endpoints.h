@@ -16,6 +16,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "client/endpoint_pool.h"
+#include "client/kv_client.h"
 
 namespace quorum::elect {
 
@@ -53,7 +55,7 @@ class EndpointPool {
 bool IsRetryable(const absl::Status& status);
 
 // A gRPC status as the absl::Status the rest of quorum uses (the codes are the same).
-absl::Status FromGrpc(const grpc::Status& status);
+using client::FromGrpc;
 
 // The point `timeout` from now, as a gRPC ClientContext's deadline.
 std::chrono::system_clock::time_point DeadlineAfter(absl::Duration timeout);

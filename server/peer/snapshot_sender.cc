@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "internalpb/peer.grpc.pb.h"
+#include "proto/etcd_errors.h"
 #include "server/peer/peer_channel.h"
 #include "spdlog/spdlog.h"
 
@@ -13,10 +14,6 @@ namespace {
 
 // How long a transfer waits for the connection before it reports failure; Raft retries.
 constexpr absl::Duration kConnectPatience = absl::Seconds(1);
-
-absl::Status FromGrpc(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
 
 }  // namespace
 
@@ -148,7 +145,7 @@ absl::Status SnapshotSender::Transfer(const raftpb::Message& message) {
     active_context_ = nullptr;
   }
   if (!reader_status.ok()) return reader_status;
-  if (!call_status.ok()) return FromGrpc(call_status);
+  if (!call_status.ok()) return FromGrpcStatus(call_status);
   if (!ack.error().empty()) {
     return absl::InternalError(absl::StrCat("peer could not stage it: ", ack.error()));
   }

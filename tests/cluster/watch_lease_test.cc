@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "proto/etcd_keys.h"
 #include "tests/support/cluster.h"
 
 namespace quorum {
@@ -97,9 +98,7 @@ size_t EventCount(const std::vector<WatchResponse>& responses) {
 etcdserverpb::WatchCreateRequest Prefix(const std::string& prefix, int64_t start = 0) {
   etcdserverpb::WatchCreateRequest create;
   create.set_key(prefix);
-  std::string end = prefix;
-  end.back()++;
-  create.set_range_end(end);
+  create.set_range_end(PrefixRangeEnd(prefix));
   create.set_start_revision(start);
   return create;
 }
@@ -148,9 +147,7 @@ class WatchLeaseTest : public ::testing::Test {
   int64_t CountPrefix(int i, const std::string& prefix) {
     etcdserverpb::RangeRequest range;
     range.set_key(prefix);
-    std::string end = prefix;
-    end.back()++;
-    range.set_range_end(end);
+    range.set_range_end(PrefixRangeEnd(prefix));
     range.set_count_only(true);
     auto response = cluster_.Client(i).Range(range);
     EXPECT_TRUE(response.ok()) << response.status();
