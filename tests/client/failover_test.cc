@@ -20,6 +20,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using testing::TestCluster;
+using testing::WaitUntil;
 
 client::ClientOptions AllMembers(TestCluster& cluster) {
   client::ClientOptions options;
@@ -33,16 +34,6 @@ int MemberOf(TestCluster& cluster, const std::string& endpoint) {
     if (cluster.spec(i).Endpoint() == endpoint) return i;
   }
   return -1;
-}
-
-// Waits (bounded) until `done` holds, polling.
-bool Eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
-  auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
 }
 
 class ClientFailoverTest : public ::testing::Test {
@@ -124,8 +115,8 @@ TEST_F(ClientFailoverTest, WatchResumesWithoutMissingOrRepeatingAnEvent) {
     // Retried until acknowledged on a live member (around an election a put may time out after
     // it was applied; the store's versions below count every put that was).
     ASSERT_TRUE(
-        Eventually([&] { return cluster_.Client(writer).Put("e/" + std::to_string(i), "x").ok(); },
-                   std::chrono::seconds(20)));
+        WaitUntil([&] { return cluster_.Client(writer).Put("e/" + std::to_string(i), "x").ok(); },
+                  std::chrono::seconds(20)));
   }
   // Every put the store applied is one event: the sum of the keys' versions.
   etcdserverpb::RangeRequest all;
@@ -136,7 +127,7 @@ TEST_F(ClientFailoverTest, WatchResumesWithoutMissingOrRepeatingAnEvent) {
   ASSERT_EQ(range->kvs_size(), kWrites);
   size_t applied = 0;
   for (const auto& kv : range->kvs()) applied += kv.version();
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitUntil(
       [&] {
         std::lock_guard<std::mutex> lock(mu);
         return events.size() >= applied;
@@ -161,13 +152,13 @@ TEST_F(ClientFailoverTest, KeepAliveHoldsTheLeaseAcrossAFailover) {
   ASSERT_TRUE(grant.ok()) << grant.status();
   ASSERT_TRUE(client.Put("leased", "x", grant->id()).ok());
   auto keeper = client.KeepAlive(grant->id());
-  ASSERT_TRUE(Eventually([&] { return keeper->renewals() >= 1; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(WaitUntil([&] { return keeper->renewals() >= 1; }, std::chrono::seconds(10)));
 
   cluster_.Kill(MemberOf(cluster_, client.PinnedEndpoint()));
   int64_t before = keeper->renewals();
   // Four renewals at TTL/3 span more than the 3 s TTL: without them the lease would be gone.
   ASSERT_TRUE(
-      Eventually([&] { return keeper->renewals() >= before + 4; }, std::chrono::seconds(30)));
+      WaitUntil([&] { return keeper->renewals() >= before + 4; }, std::chrono::seconds(30)));
   EXPECT_TRUE(keeper->alive());
   auto ttl = client.LeaseTimeToLive(grant->id(), false);
   ASSERT_TRUE(ttl.ok()) << ttl.status();

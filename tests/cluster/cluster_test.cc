@@ -18,6 +18,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using testing::TestCluster;
+using testing::WaitUntil;
 
 // Writes that members acknowledged, by key, shared by writer threads.
 class Ledger {
@@ -115,15 +116,6 @@ class Writers {
   std::atomic<int> ok_{0};
   std::vector<std::thread> threads_;
 };
-
-bool WaitUntil(std::function<bool()> condition, std::chrono::milliseconds wait) {
-  auto deadline = Clock::now() + wait;
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
-}
 
 class ClusterSizes : public ::testing::TestWithParam<int> {};
 

@@ -13,15 +13,6 @@ namespace quorum::testing {
 
 std::string ElectPath() { return QUORUM_ELECT_PATH; }
 
-bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds wait) {
-  auto deadline = std::chrono::steady_clock::now() + wait;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
-}
-
 ServerCluster::ServerCluster(int members) : specs_(LoopbackCluster(members)) {
   const char* server = std::getenv("QUORUM_ELECT_TEST_SERVER");
   server_ = server != nullptr && *server != '\0' ? server : QuorumdPath();

@@ -89,9 +89,6 @@ class ElectInstance {
 // Where the built quorum-elect is.
 std::string ElectPath();
 
-// Polls `condition` every 20 ms until it holds or `wait` passes.
-bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds wait);
-
 }  // namespace quorum::testing
 
 #endif  // QUORUM_TESTS_ELECT_ELECT_HARNESS_H_

@@ -112,6 +112,15 @@ std::string ChildProcess::Log() const {
   return ss.str();
 }
 
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
 std::string QuorumdPath() { return QUORUM_QUORUMD_PATH; }
 
 std::vector<MemberSpec> LoopbackCluster(int count) {

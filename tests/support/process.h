@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +69,9 @@ struct MemberSpec {
 
 // `count` members named m1..mN with free loopback ports.
 std::vector<MemberSpec> LoopbackCluster(int count);
+
+// Polls `condition` every 20 ms until it holds or `wait` passes (checked once more at the end).
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds wait);
 
 // quorumd's command line (etcd flag names) for member `self` of `cluster`, data under
 // `data_dir`. Extra flags are appended.
