@@ -10,6 +10,8 @@
 #include "client/ctl/cluster_view.h"
 #include "client/ctl/ctl.h"
 #include "client/endpoint_pool.h"
+#include "client/kv_client.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace quorum::ctl {
 
@@ -107,25 +109,42 @@ class ClusterStatus {
     std::map<std::string, std::future<Probe>> pending;
     for (const auto& t : targets) {
       if (pending.count(t)) continue;
-      pending[t] = std::async(std::launch::async, [this, t] {
-        Probe p;
-        auto start = std::chrono::steady_clock::now();
-        auto r = ctx_.client().Status(t, kMemberTimeout);
-        p.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::steady_clock::now() - start)
-                           .count();
-        if (r.ok()) {
-          p.up = true;
-          p.status = *r;
-        } else {
-          p.error = DownReason(r.status());
-        }
-        return p;
-      });
+      pending[t] = std::async(std::launch::async, [t] { return ProbeMember(t); });
     }
     std::map<std::string, Probe> out;
     for (auto& [t, f] : pending) out[t] = f.get();
     return out;
+  }
+
+  // Asks one member for its Status on a channel of its own (the probes share nothing). A connect
+  // that fails at once is tried once more on a new channel: it fails now and then against a
+  // member that is up (gRPC names an odd errno), while a member that is down refuses both.
+  static Probe ProbeMember(const std::string& target) {
+    Probe p;
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + kMemberTimeout;
+    grpc::Status status;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           (deadline - std::chrono::steady_clock::now()));
+      p.status.Clear();
+      status = etcdserverpb::Maintenance::NewStub(client::NewEndpointChannel(target))
+                   ->Status(&context, etcdserverpb::StatusRequest(), &p.status);
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+          deadline - std::chrono::steady_clock::now() < kMemberTimeout / 2) {
+        break;
+      }
+    }
+    p.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+    if (status.ok()) {
+      p.up = true;
+    } else {
+      p.error = DownReason(client::FromGrpc(status));
+    }
+    return p;
   }
 
   CtlContext& ctx_;
@@ -152,7 +171,11 @@ void AddClusterStatusCommand(CLI::App& app, CtlContext& ctx) {
           json ? ClusterStatusJson(members, verdict) + "\n" : RenderClusterStatus(members, verdict);
       if (*watch && !json) std::cout << "\033[H\033[2J";  // home and clear: redraw in place
       std::cout << text << std::flush;
-      if (!*watch) return;
+      // Scripts branch on it: 1 (etcdctl's error code) when writes cannot commit.
+      if (!*watch) {
+        if (!verdict.writes_available) Fail(kExitError, "cluster has no quorum");
+        return;
+      }
       std::this_thread::sleep_until(start + std::chrono::seconds(1));
     }
   });

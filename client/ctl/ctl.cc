@@ -136,7 +136,7 @@ std::unique_ptr<client::Client> CtlContext::ClientFor(std::vector<std::string> e
 }
 
 client::Client& CtlContext::client() {
-  if (!client_) client_ = ClientFor(Endpoints());
+  std::call_once(client_once_, [this] { client_ = ClientFor(Endpoints()); });
   return *client_;
 }
 

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,7 +60,8 @@ class CtlContext {
   std::vector<std::string> Endpoints() const;
   std::chrono::milliseconds CommandTimeout() const;
   std::chrono::milliseconds DialTimeout() const;
-  // A client over all --endpoints (made on first use; bad flags end the process).
+  // A client over all --endpoints (made on first use; bad flags end the process). Safe to call
+  // from several threads at once: they all get the one client.
   client::Client& client();
   // A client over exactly `endpoints` (for per-member commands).
   std::unique_ptr<client::Client> ClientFor(std::vector<std::string> endpoints) const;
@@ -69,6 +71,7 @@ class CtlContext {
 
  private:
   GlobalFlags flags_;
+  std::once_flag client_once_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<Printer> printer_;
 };

@@ -3,7 +3,10 @@
 // unavailable) and agree with what a write actually does at each step.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -15,15 +18,28 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string RunCommand(const std::string& command) {
-  std::string out;
+struct CommandResult {
+  int exit_code = -1;  // 128 + signal when killed by one
+  std::string output;  // stdout and stderr
+};
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
   FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return out;
+  if (pipe == nullptr) return result;
   char buffer[4096];
   size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
-  return out;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+  int status = pclose(pipe);
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+  return result;
+}
+
+// How many times in a row the repeated-run test calls quorumctl per cluster state.
+int RepeatedRuns() {
+  const char* runs = std::getenv("QUORUM_STATUS_RUNS");
+  return runs != nullptr ? std::atoi(runs) : 200;
 }
 
 class ClusterStatusTest : public ::testing::Test {
@@ -38,9 +54,29 @@ class ClusterStatusTest : public ::testing::Test {
 
   // Bounded by coreutils' timeout: a hung quorumctl fails the test with its output instead of
   // stalling it.
-  std::string Status() {
+  CommandResult StatusCommand() {
     return RunCommand("timeout -k 5 30 " + std::string(QUORUMCTL_PATH) + " --endpoints " +
                       endpoints_ + " cluster status");
+  }
+  std::string Status() { return StatusCommand().output; }
+
+  // Runs `cluster status` RepeatedRuns() times in a row; every run must exit with `want_exit`
+  // and print `want_verdict`. Returns how many runs did.
+  int RepeatStatus(const std::string& want_verdict, int want_exit) {
+    int matching = 0;
+    for (int run = 0; run < RepeatedRuns(); ++run) {
+      CommandResult result = StatusCommand();
+      bool ok = result.exit_code == want_exit &&
+                result.output.find(want_verdict) != std::string::npos;
+      if (ok) {
+        ++matching;
+      } else {
+        ADD_FAILURE() << "run " << run << " exited " << result.exit_code << " (want "
+                      << want_exit << "), output:\n"
+                      << result.output;
+      }
+    }
+    return matching;
   }
 
   // Polls until the verdict line reads `want` (members take an election timeout to notice a
@@ -75,6 +111,34 @@ class ClusterStatusTest : public ::testing::Test {
   testing::TestCluster cluster_{5};
   std::string endpoints_;
 };
+
+// A crash in the probe threads showed only in some runs, so the command runs many times in a
+// row in each state; with no quorum it exits 1 (etcdctl's error code), otherwise 0.
+TEST_F(ClusterStatusTest, RepeatedRunsNeverCrashAndExitAsTheVerdictSays) {
+  const int runs = RepeatedRuns();
+  const std::string all_up = "5/5 members up · quorum 3 · writes available · can lose 2 more";
+  WaitVerdict(all_up);
+  EXPECT_EQ(RepeatStatus(all_up, 0), runs);
+
+  // Two followers down: the leader stays, so the verdict holds still while the runs go on.
+  auto leader = cluster_.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  std::vector<int> followers;
+  for (int i = 0; i < cluster_.size(); ++i) {
+    if (i != *leader) followers.push_back(i);
+  }
+  cluster_.Kill(followers[0]);
+  cluster_.Kill(followers[1]);
+  const std::string two_down = "3/5 members up · quorum 3 · writes available · can lose 0 more";
+  WaitVerdict(two_down);
+  EXPECT_EQ(RepeatStatus(two_down, 0), runs);
+
+  cluster_.Kill(followers[2]);
+  const std::string three_down =
+      "2/5 members up · quorum 3 · NO QUORUM: writes unavailable · need 1 more member up";
+  WaitVerdict(three_down);
+  EXPECT_EQ(RepeatStatus(three_down, 1), runs);
+}
 
 TEST_F(ClusterStatusTest, VerdictFollowsMembersKilledOneByOne) {
   std::string capture;
