@@ -46,10 +46,21 @@ struct RunState {
 };
 
 // One client: at most one request (or one wait for its rate slot) outstanding at a time.
-// Its address is the completion-queue tag; `state` says which event a tag is.
+// Its address is the completion-queue tag; `state` says which event a tag is. A lease-churn
+// operation is several calls in a row; `step` says which one is in flight.
 struct Call {
   enum class State { kRetired, kWaitingForSlot, kInFlight };
+  enum class Step {
+    kGrant,
+    kKeepAliveStart,
+    kKeepAliveWrite,
+    kKeepAliveRead,
+    kKeepAliveDone,
+    kKeepAliveFinish,
+    kRevoke
+  };
   State state = State::kRetired;
+  Step step = Step::kGrant;
   Workload kind = Workload::kPut;
   bool measured = false;
   Clock::time_point sent;
@@ -66,13 +77,32 @@ struct Call {
   etcdserverpb::TxnRequest txn;
   etcdserverpb::TxnResponse txn_response;
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::TxnResponse>> txn_reader;
+
+  etcdserverpb::LeaseGrantRequest grant;
+  etcdserverpb::LeaseGrantResponse grant_response;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::LeaseGrantResponse>> grant_reader;
+  std::unique_ptr<grpc::ClientContext> keep_alive_context;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<etcdserverpb::LeaseKeepAliveRequest,
+                                                etcdserverpb::LeaseKeepAliveResponse>>
+      keep_alive;
+  etcdserverpb::LeaseKeepAliveRequest keep_alive_request;
+  etcdserverpb::LeaseKeepAliveResponse keep_alive_response;
+  // The first failure of this operation's steps (the revoke still runs after a failed
+  // keep-alive, so that the lease does not outlive the operation).
+  grpc::Status failure;
+  etcdserverpb::LeaseRevokeRequest revoke;
+  etcdserverpb::LeaseRevokeResponse revoke_response;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::LeaseRevokeResponse>> revoke_reader;
 };
 
 // One gRPC channel, its completion queue, and the thread that serves it. The thread owns
 // everything here until Join(); the results are read after that.
 class Connection {
  public:
-  Connection(RunState& run, const std::string& target, int index, int calls)
+  // `next_target` is the member after `target` in --endpoints: lease churn keeps its leases
+  // alive there.
+  Connection(RunState& run, const std::string& target, const std::string& next_target, int index,
+             int calls)
       : run_(run), factory_(run.spec, run.sequential_cursor, Seed(index)), calls_(calls) {
     grpc::ChannelArguments args;
     // Channels with equal arguments share TCP connections inside gRPC; --conns promises
@@ -81,11 +111,20 @@ class Connection {
     args.SetInt("quorum.bench.connection", index);
     channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
     stub_ = etcdserverpb::KV::NewStub(channel_);
+    if (run.spec.workload == Workload::kLeaseChurn) {
+      lease_ = etcdserverpb::Lease::NewStub(channel_);
+      next_channel_ =
+          grpc::CreateCustomChannel(next_target, grpc::InsecureChannelCredentials(), args);
+      next_lease_ = etcdserverpb::Lease::NewStub(next_channel_);
+    }
   }
 
   // Connects ahead of the clock so that the first requests do not pay for it; a server that
   // does not answer shows up as request errors later, not here.
-  void Connect(Clock::time_point deadline) { channel_->WaitForConnected(ToSystem(deadline)); }
+  void Connect(Clock::time_point deadline) {
+    channel_->WaitForConnected(ToSystem(deadline));
+    if (next_channel_) next_channel_->WaitForConnected(ToSystem(deadline));
+  }
 
   void Start() { thread_ = std::thread(&Connection::Serve, this); }
   void Join() {
@@ -112,6 +151,7 @@ class Connection {
         Send(call);
         continue;
       }
+      if (call.kind == Workload::kLeaseChurn && NextLeaseStep(call, ok)) continue;
       Answered(call, Clock::now());
       Schedule(call);
     }
@@ -154,6 +194,12 @@ class Connection {
 
   void Send(Call& call) {
     call.kind = factory_.NextKind();
+    // The last request's readers live in its call's arena: they go before its context.
+    call.put_reader.reset();
+    call.range_reader.reset();
+    call.txn_reader.reset();
+    call.grant_reader.reset();
+    call.revoke_reader.reset();
     call.context = std::make_unique<grpc::ClientContext>();
     call.context->set_deadline(
         ToSystem(Clock::now() + absl::ToChronoNanoseconds(run_.spec.timeout)));
@@ -174,6 +220,16 @@ class Connection {
         call.range_reader->StartCall();
         call.range_reader->Finish(&call.range_response, &call.status, &call);
         break;
+      case Workload::kLeaseChurn:
+        call.step = Call::Step::kGrant;
+        call.failure = grpc::Status::OK;
+        call.grant.Clear();
+        call.grant.set_ttl(run_.spec.lease_ttl);
+        call.grant_reader = lease_->PrepareAsyncLeaseGrant(call.context.get(), call.grant, &cq_);
+        call.sent = Clock::now();
+        call.grant_reader->StartCall();
+        call.grant_reader->Finish(&call.grant_response, &call.status, &call);
+        break;
       case Workload::kTxn:
         factory_.MakeTxn(call.txn);
         call.txn_reader = stub_->PrepareAsyncTxn(call.context.get(), call.txn, &cq_);
@@ -182,6 +238,74 @@ class Connection {
         call.txn_reader->Finish(&call.txn_response, &call.status, &call);
         break;
     }
+  }
+
+  // Advances a lease-churn operation after the event of its current step (`ok`: the event's
+  // success, for the keep-alive stream's steps). False once the operation is over, with its
+  // outcome in call.status.
+  bool NextLeaseStep(Call& call, bool ok) {
+    using Step = Call::Step;
+    auto fail = [&call](grpc::Status status) {
+      if (call.failure.ok()) call.failure = std::move(status);
+    };
+    switch (call.step) {
+      case Step::kGrant:
+        if (!call.status.ok()) return false;  // nothing granted, nothing to revoke
+        call.step = Step::kKeepAliveStart;
+        // The last operation's stream lives in its call's arena: it goes before its context.
+        call.keep_alive.reset();
+        call.keep_alive_context = std::make_unique<grpc::ClientContext>();
+        call.keep_alive_context->set_deadline(call.context->deadline());
+        call.keep_alive =
+            next_lease_->PrepareAsyncLeaseKeepAlive(call.keep_alive_context.get(), &cq_);
+        call.keep_alive->StartCall(&call);
+        return true;
+      case Step::kKeepAliveStart:
+        if (!ok) return FinishKeepAlive(call);
+        call.step = Step::kKeepAliveWrite;
+        call.keep_alive_request.set_id(call.grant_response.id());
+        call.keep_alive->Write(call.keep_alive_request, &call);
+        return true;
+      case Step::kKeepAliveWrite:
+        if (!ok) return FinishKeepAlive(call);
+        call.step = Step::kKeepAliveRead;
+        call.keep_alive->Read(&call.keep_alive_response, &call);
+        return true;
+      case Step::kKeepAliveRead:
+        if (ok && call.keep_alive_response.ttl() <= 0) {
+          // etcd's clients turn a keep-alive answered with TTL 0 into this error.
+          fail(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                            "keep-alive: etcdserver: requested lease not found"));
+        }
+        if (!ok) return FinishKeepAlive(call);
+        call.step = Step::kKeepAliveDone;
+        call.keep_alive->WritesDone(&call);
+        return true;
+      case Step::kKeepAliveDone:
+        return FinishKeepAlive(call);
+      case Step::kKeepAliveFinish:
+        if (!call.status.ok()) fail(call.status);
+        call.step = Step::kRevoke;
+        call.revoke.set_id(call.grant_response.id());
+        call.grant_reader.reset();
+        call.revoke_reader.reset();
+        call.context = std::make_unique<grpc::ClientContext>();
+        call.context->set_deadline(call.keep_alive_context->deadline());
+        call.revoke_reader = lease_->PrepareAsyncLeaseRevoke(call.context.get(), call.revoke, &cq_);
+        call.revoke_reader->StartCall();
+        call.revoke_reader->Finish(&call.revoke_response, &call.status, &call);
+        return true;
+      case Step::kRevoke:
+        if (!call.failure.ok()) call.status = call.failure;
+        return false;
+    }
+    return false;
+  }
+
+  bool FinishKeepAlive(Call& call) {
+    call.step = Call::Step::kKeepAliveFinish;
+    call.keep_alive->Finish(&call.status, &call);
+    return true;
   }
 
   void Answered(Call& call, Clock::time_point now) {
@@ -204,6 +328,9 @@ class Connection {
   RequestFactory factory_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<etcdserverpb::KV::Stub> stub_;
+  std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
+  std::shared_ptr<grpc::Channel> next_channel_;
+  std::unique_ptr<etcdserverpb::Lease::Stub> next_lease_;
   grpc::CompletionQueue cq_;
   std::vector<Call> calls_;
   size_t active_ = 0;
@@ -242,9 +369,11 @@ absl::StatusOr<RunResult> RunLoad(const LoadSpec& spec) {
   for (int i = 0; i < spec.conns; ++i) {
     absl::StatusOr<std::string> target = GrpcTarget(spec.endpoints[i % spec.endpoints.size()]);
     if (!target.ok()) return target.status();
+    absl::StatusOr<std::string> next = GrpcTarget(spec.endpoints[(i + 1) % spec.endpoints.size()]);
+    if (!next.ok()) return next.status();
     // Clients are dealt round-robin, so connections differ by at most one client.
     const int calls = spec.clients / spec.conns + (i < spec.clients % spec.conns ? 1 : 0);
-    connections.push_back(std::make_unique<Connection>(run, *target, i, calls));
+    connections.push_back(std::make_unique<Connection>(run, *target, *next, i, calls));
   }
   const Clock::time_point connect_deadline = Clock::now() + absl::ToChronoNanoseconds(spec.timeout);
   for (auto& connection : connections) connection->Connect(connect_deadline);

@@ -3,6 +3,7 @@
 //   quorum-bench range --consistency s --duration 30s --format json
 //   quorum-bench txn   --rate 2000 --duration 1m
 //   quorum-bench mixed --read-ratio 0.9
+//   quorum-bench lease-churn --endpoints a:2379,b:2379,c:2379 --clients 16 --duration 30s
 // Prints throughput, errors by gRPC code and latency percentiles. Exits 0 when any measured
 // request succeeded, 1 when none did, 2 on bad flags.
 #include <iostream>
@@ -90,6 +91,12 @@ int Main(int argc, char** argv) {
   CLI::App* txn =
       app.add_subcommand("txn", "Txn per request: compare the key's mod revision, then put it");
   CLI::App* mixed = app.add_subcommand("mixed", "Range or put per request, by --read-ratio");
+  CLI::App* lease_churn = app.add_subcommand(
+      "lease-churn",
+      "Per operation: grant a lease through one member, keep it alive once through the next, "
+      "revoke it through the first");
+  lease_churn->add_option("--ttl", spec.lease_ttl, "TTL of each lease in seconds")
+      ->capture_default_str();
   for (CLI::App* reader : {range, mixed}) {
     reader
         ->add_option("--consistency", consistency,
@@ -110,6 +117,7 @@ int Main(int argc, char** argv) {
   if (range->parsed()) spec.workload = Workload::kRange;
   if (txn->parsed()) spec.workload = Workload::kTxn;
   if (mixed->parsed()) spec.workload = Workload::kMixed;
+  if (lease_churn->parsed()) spec.workload = Workload::kLeaseChurn;
   spec.serializable = consistency == "s";
   spec.endpoints = absl::StrSplit(endpoints, ',', absl::SkipWhitespace());
   for (auto [flag, text, target] : {std::tuple{"duration", &duration, &spec.duration},

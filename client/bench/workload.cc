@@ -16,6 +16,8 @@ const char* WorkloadName(Workload workload) {
       return "txn";
     case Workload::kMixed:
       return "mixed";
+    case Workload::kLeaseChurn:
+      return "lease-churn";
   }
   return "unknown";
 }
@@ -40,6 +42,7 @@ absl::Status ValidateSpec(const LoadSpec& spec) {
     return absl::InvalidArgumentError("--timeout must be > 0");
   }
   if (spec.warmup < absl::ZeroDuration()) return absl::InvalidArgumentError("--warmup < 0");
+  if (spec.lease_ttl < 1) return absl::InvalidArgumentError("--ttl must be >= 1");
   if (spec.read_ratio < 0 || spec.read_ratio > 1) {
     return absl::InvalidArgumentError("--read-ratio must be in [0, 1]");
   }

@@ -21,6 +21,10 @@ enum class Workload {
   kRange,  // Range of one key, linearizable or serializable
   kTxn,    // Txn: compare the key's mod revision, then put it
   kMixed,  // Range or Put, chosen per request by read_ratio
+  // One lease's life per operation: LeaseGrant through one member, one keep-alive through the
+  // next member (a client may use a lease wherever it was granted), LeaseRevoke through the
+  // first. A keep-alive answered with TTL 0 (lease not found) is an error.
+  kLeaseChurn,
 };
 const char* WorkloadName(Workload workload);
 
@@ -41,6 +45,7 @@ struct LoadSpec {
   absl::Duration timeout = absl::Seconds(5);  // per-request deadline
   bool serializable = false;                  // for range and the reads of mixed
   double read_ratio = 0.5;                    // mixed only
+  int64_t lease_ttl = 10;                     // lease-churn only: TTL of each granted lease
 };
 
 // Checks the spec's values against each other; the message names the offending flag.
