@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/etcd_errors.h"
 
@@ -110,6 +111,13 @@ bool GrowsDatabase(const internalpb::InternalRequest& request) {
   }
 }
 
+bool CannotApplyHere(const absl::Status& status) {
+  return absl::StartsWith(status.message(), "storage: ") ||
+         status.code() == absl::StatusCode::kUnimplemented ||
+         status.code() == absl::StatusCode::kDataLoss ||
+         status.code() == absl::StatusCode::kInternal;
+}
+
 namespace {
 
 template <typename Response>
@@ -161,8 +169,10 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& request,
       break;
   }
   // A write the store refused never reached its batch; record the position on its own so the
-  // entry is not applied again after a restart.
-  if (!result.status.ok() && store_->Applied().index < meta.index) {
+  // entry is not applied again after a restart. A failure of the storage itself is not a
+  // refusal: the member stops, and applies the entry again when it restarts.
+  if (!result.status.ok() && !CannotApplyHere(result.status) &&
+      store_->Applied().index < meta.index) {
     if (auto s = store_->MarkApplied(meta); !s.ok()) result.status = s;
   }
   return result;
@@ -181,9 +191,19 @@ ApplyResult Applier::ApplyAlarm(const etcdserverpb::AlarmRequest& alarm,
     if (activate) batch->Put(families_.alarms, AlarmSet::Key(record), record.SerializeAsString());
     if (deactivate) batch->Delete(families_.alarms, AlarmSet::Key(record));
   });
-  if (activate) alarms_->Activate(alarm.memberid(), alarm.alarm());
-  if (deactivate) alarms_->Deactivate(alarm.memberid(), alarm.alarm());
-  for (const auto& a : alarms_->List()) *response->add_alarms() = a;
+  // etcd's answers: a GET lists the alarms of the asked type (every alarm for NONE, whatever
+  // the member id); ACTIVATE and DEACTIVATE list the alarm only if it changed.
+  if (activate) {
+    if (alarms_->Activate(alarm.memberid(), alarm.alarm())) *response->add_alarms() = record;
+  } else if (deactivate) {
+    if (alarms_->Deactivate(alarm.memberid(), alarm.alarm())) *response->add_alarms() = record;
+  } else {
+    for (const auto& a : alarms_->List()) {
+      if (alarm.alarm() == etcdserverpb::NONE || a.alarm() == alarm.alarm()) {
+        *response->add_alarms() = a;
+      }
+    }
+  }
   result.response = std::move(response);
   return result;
 }

@@ -81,6 +81,11 @@ bool TxnHasPut(const etcdserverpb::TxnRequest& txn);
 // True for requests that may grow the database: the ones the quota and NOSPACE refuse.
 bool GrowsDatabase(const internalpb::InternalRequest& request);
 
+// True when `status`, returned for a committed entry, is not the request's refusal (which every
+// member gives alike) but this member failing to apply it: its storage failed ("storage: ..."),
+// or it does not know the request type. Such an entry must not be skipped.
+bool CannotApplyHere(const absl::Status& status);
+
 }  // namespace quorum::server
 
 #endif  // QUORUM_SERVER_APPLIER_H_

@@ -1,5 +1,7 @@
 #include "server/identity.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -7,33 +9,39 @@
 namespace quorum::server {
 namespace {
 
-// 64-bit FNV-1a, then a final avalanche so that similar URLs give unrelated ids.
-uint64_t Hash64(const std::string& bytes) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h == 0 ? 1 : h;  // 0 means "no member" on the wire
+uint64_t Sha1Prefix(const std::string& bytes) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  uint64_t id = 0;
+  for (int i = 0; i < 8; ++i) id = (id << 8) | digest[i];
+  return id;
+}
+
+std::string SortedJoined(std::vector<std::string> peer_urls) {
+  std::sort(peer_urls.begin(), peer_urls.end());
+  std::string material;
+  for (const auto& url : peer_urls) material += url;
+  return material;
 }
 
 }  // namespace
 
 uint64_t ComputeMemberId(std::vector<std::string> peer_urls, const std::string& cluster_token) {
-  std::sort(peer_urls.begin(), peer_urls.end());
-  std::string material;
-  for (const auto& url : peer_urls) material += url;
-  material += cluster_token;
-  return Hash64(material);
+  return Sha1Prefix(SortedJoined(std::move(peer_urls)) + cluster_token);
 }
 
-uint64_t ComputeClusterId(const std::string& cluster_token) {
-  return Hash64("cluster:" + cluster_token);
+uint64_t ComputeAddedMemberId(std::vector<std::string> peer_urls, absl::Time added) {
+  return Sha1Prefix(SortedJoined(std::move(peer_urls)) +
+                    std::to_string(absl::ToUnixSeconds(added)));
+}
+
+uint64_t ComputeClusterId(std::vector<uint64_t> member_ids) {
+  std::sort(member_ids.begin(), member_ids.end());
+  std::string material;
+  for (uint64_t id : member_ids) {
+    for (int shift = 56; shift >= 0; shift -= 8) material.push_back(static_cast<char>(id >> shift));
+  }
+  return Sha1Prefix(material);
 }
 
 std::string IdToHex(uint64_t id) { return absl::StrCat(absl::Hex(id)); }

@@ -71,16 +71,20 @@ void LeaseForwarder::Enqueue(Pending pending) {
   Finish(pending, ErrStopped());
 }
 
-absl::StatusOr<int64_t> LeaseForwarder::LocalRenew(int64_t id) {
-  if (!lessor_->primary()) return absl::FailedPreconditionError("not the leader");
-  if (!hooks_.caught_up()) return absl::UnavailableError("leader is catching up");
-  return lessor_->Renew(id);
+void LeaseForwarder::AnswerRenew(int64_t id, absl::Time deadline, RenewDone done) {
+  absl::StatusOr<int64_t> ttl = lessor_->Renew(id);
+  if (ttl.ok() || !absl::IsNotFound(ttl.status())) {
+    done(std::move(ttl));
+    return;
+  }
+  hooks_.after_applied(deadline, [this, id, done = std::move(done)](absl::Status s) mutable {
+    done(s.ok() ? lessor_->Renew(id) : absl::StatusOr<int64_t>(s));
+  });
 }
 
-absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseForwarder::LocalTimeToLive(
+absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseForwarder::LookUp(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
   if (!lessor_->primary()) return absl::FailedPreconditionError("not the leader");
-  if (!hooks_.caught_up()) return absl::UnavailableError("leader is catching up");
   absl::StatusOr<Lessor::TimeToLive> found = lessor_->Lookup(request.id(), request.keys());
   if (!found.ok()) return found.status();
   etcdserverpb::LeaseTimeToLiveResponse response;
@@ -89,6 +93,22 @@ absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseForwarder::LocalTimeT
   response.set_grantedttl(found->granted_ttl);
   for (std::string& key : found->keys) response.add_keys(std::move(key));
   return response;
+}
+
+void LeaseForwarder::AnswerTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                                      absl::Time deadline, TimeToLiveDone done) {
+  auto response = LookUp(request);
+  if (response.ok() || !absl::IsNotFound(response.status())) {
+    done(std::move(response));
+    return;
+  }
+  hooks_.after_applied(deadline, [this, request, done = std::move(done)](absl::Status s) mutable {
+    if (s.ok()) {
+      done(LookUp(request));
+    } else {
+      done(s);
+    }
+  });
 }
 
 void LeaseForwarder::Run() {
@@ -133,21 +153,29 @@ void LeaseForwarder::Attempt(Pending pending) {
     return;
   }
   if (leader == self_id_) {
-    if (auto* id = std::get_if<int64_t>(&pending.request)) {
-      absl::StatusOr<int64_t> ttl = LocalRenew(*id);
-      if (ttl.ok() || !Retryable(ttl.status().code())) {
-        std::get<RenewDone>(pending.done)(std::move(ttl));
-        return;
-      }
+    // The answer may come later (from the apply thread); a retryable one sends the request
+    // round again, perhaps to a new leader.
+    auto pending_ptr = std::make_shared<Pending>(std::move(pending));
+    const absl::Time deadline = pending_ptr->deadline;
+    auto answered = [this, pending_ptr](const absl::Status& status) {
+      if (status.ok() || !Retryable(status.code())) return false;
+      Retry(std::move(*pending_ptr));
+      return true;
+    };
+    if (auto* id = std::get_if<int64_t>(&pending_ptr->request)) {
+      AnswerRenew(*id, deadline, [pending_ptr, answered](absl::StatusOr<int64_t> ttl) mutable {
+        if (answered(ttl.status())) return;
+        std::get<RenewDone>(pending_ptr->done)(std::move(ttl));
+      });
     } else {
-      auto response =
-          LocalTimeToLive(std::get<etcdserverpb::LeaseTimeToLiveRequest>(pending.request));
-      if (response.ok() || !Retryable(response.status().code())) {
-        std::get<TimeToLiveDone>(pending.done)(std::move(response));
-        return;
-      }
+      AnswerTimeToLive(
+          std::get<etcdserverpb::LeaseTimeToLiveRequest>(pending_ptr->request), deadline,
+          [pending_ptr,
+           answered](absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> response) mutable {
+            if (answered(response.status())) return;
+            std::get<TimeToLiveDone>(pending_ptr->done)(std::move(response));
+          });
     }
-    Retry(std::move(pending));
     return;
   }
 
@@ -204,12 +232,15 @@ grpc::ServerUnaryReactor* LeaseForwarder::Service::Renew(
     grpc::CallbackServerContext* context, const etcdserverpb::LeaseKeepAliveRequest* request,
     etcdserverpb::LeaseKeepAliveResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<int64_t> ttl = owner_->LocalRenew(request->id());
-  if (ttl.ok()) {
-    response->set_id(request->id());
-    response->set_ttl(*ttl);
-  }
-  reactor->Finish(ToGrpcStatus(ttl.status()));
+  const int64_t id = request->id();
+  owner_->AnswerRenew(id, absl::FromChrono(context->deadline()),
+                      [reactor, response, id](absl::StatusOr<int64_t> ttl) {
+                        if (ttl.ok()) {
+                          response->set_id(id);
+                          response->set_ttl(*ttl);
+                        }
+                        reactor->Finish(ToGrpcStatus(ttl.status()));
+                      });
   return reactor;
 }
 
@@ -217,9 +248,12 @@ grpc::ServerUnaryReactor* LeaseForwarder::Service::TimeToLive(
     grpc::CallbackServerContext* context, const etcdserverpb::LeaseTimeToLiveRequest* request,
     etcdserverpb::LeaseTimeToLiveResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto answer = owner_->LocalTimeToLive(*request);
-  if (answer.ok()) *response = *std::move(answer);
-  reactor->Finish(ToGrpcStatus(answer.status()));
+  owner_->AnswerTimeToLive(
+      *request, absl::FromChrono(context->deadline()),
+      [reactor, response](absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> answer) {
+        if (answer.ok()) *response = *std::move(answer);
+        reactor->Finish(ToGrpcStatus(answer.status()));
+      });
   return reactor;
 }
 

@@ -33,9 +33,12 @@ class LeaseForwarder {
     std::function<uint64_t()> leader;
     // A channel to a peer, or null.
     std::function<std::shared_ptr<grpc::Channel>(uint64_t)> channel;
-    // True once this member has applied everything it knows to be committed: a leader that
-    // has not yet applied a grant would wrongly answer "lease not found" (etcd waits likewise).
-    std::function<bool()> caught_up;
+    // Runs `then` once this member has applied every entry committed as of the call (at once
+    // if it has), or with an error at `deadline` or when the member stops. A lease another
+    // member already answered the grant of is committed no later than the leader's commit
+    // index, so once the leader has applied that far, "not found" is the truth.
+    std::function<void(absl::Time deadline, absl::AnyInvocable<void(absl::Status)> then)>
+        after_applied;
   };
   using RenewDone = absl::AnyInvocable<void(absl::StatusOr<int64_t> ttl)>;
   using TimeToLiveDone =
@@ -76,9 +79,13 @@ class LeaseForwarder {
     LeaseForwarder* owner_;
   };
 
-  // Answers as the leader: FAILED_PRECONDITION when not leading, UNAVAILABLE while catching up.
-  absl::StatusOr<int64_t> LocalRenew(int64_t id);
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LocalTimeToLive(
+  // Answers as the leader (FAILED_PRECONDITION when not leading). A lease it does not know is
+  // looked up again once it has applied what was committed when the question came, since it
+  // may only not have applied the grant yet; NOT_FOUND after that is final.
+  void AnswerRenew(int64_t id, absl::Time deadline, RenewDone done);
+  void AnswerTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request, absl::Time deadline,
+                        TimeToLiveDone done);
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LookUp(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
 
   void Enqueue(Pending pending);

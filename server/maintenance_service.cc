@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/config.h"
 #include "server/identity.h"
@@ -18,11 +19,11 @@ using namespace etcdserverpb;  // the service's many message types
 using server::Member;
 
 // Streams a backup (see db_snapshot.h) in blobs, as etcd's Maintenance.Snapshot does. The file
-// is written on a thread of its own so that no gRPC thread waits for it.
+// is written on the member's background worker so that no gRPC thread waits for it.
 class SnapshotStream final : public grpc::ServerWriteReactor<SnapshotResponse> {
  public:
   explicit SnapshotStream(server::Member* member) : member_(member) {
-    std::thread([this] { Prepare(); }).detach();
+    member_->RunInBackground([this] { Prepare(); });
   }
 
   void OnWriteDone(bool ok) override {
@@ -72,25 +73,15 @@ class MaintenanceService final : public Maintenance::CallbackService {
 
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* context, const AlarmRequest* request,
                                   AlarmResponse* response) override {
-    if (request->action() == AlarmRequest::GET) {
-      *response->mutable_header() = member_->CurrentHeader();
-      for (const auto& alarm : member_->Alarms()) {
-        // etcd filters GET by member id and type when they are given.
-        if (request->memberid() != 0 && alarm.memberid() != request->memberid()) continue;
-        if (request->alarm() != NONE && alarm.alarm() != request->alarm()) continue;
-        *response->add_alarms() = alarm;
-      }
-      return FinishUnary(context, absl::OkStatus());
-    }
-    // Raising and clearing alarms goes through the log so every later write sees it in order.
+    // etcd sends every alarm request, listing included, through the log, and answers with the
+    // applied result alone: no header.
     internalpb::InternalRequest internal;
     *internal.mutable_alarm() = *request;
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->Propose(std::move(internal), RequestDeadline(context, *member_),
-                     [this, reactor, response](ApplyResult result) {
+                     [reactor, response](ApplyResult result) {
                        if (result.status.ok()) {
                          response->Swap(static_cast<AlarmResponse*>(result.response.get()));
-                         *response->mutable_header() = member_->CurrentHeader();
                        }
                        reactor->Finish(ToGrpcStatus(result.status));
                      });
@@ -182,9 +173,8 @@ class ClusterService final : public Cluster::CallbackService {
       }
     }
     etcdserverpb::Member added;
-    // The new member computes the same id from its own --initial-advertise-peer-urls and
-    // --initial-cluster-token, so it knows who it is when it starts.
-    added.set_id(ComputeMemberId(urls, member_->config().initial_cluster_token));
+    // etcd's id for an added member; the new member learns it from the cluster when it joins.
+    added.set_id(ComputeAddedMemberId(urls, absl::Now()));
     for (const auto& u : urls) added.add_peerurls(u);
     added.set_islearner(request->islearner());
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -230,6 +220,15 @@ class ClusterService final : public Cluster::CallbackService {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->PromoteMember(request->id(), RequestDeadline(context, *member_),
                            [this, reactor, response](ApplyResult result) {
+                             auto* forwarded =
+                                 dynamic_cast<MemberPromoteResponse*>(result.response.get());
+                             if (result.status.ok() && forwarded != nullptr) {
+                               // Promoted by the leader: its member list, as etcd answers.
+                               member_->FillHeader(response->mutable_header());
+                               *response->mutable_members() = forwarded->members();
+                               reactor->Finish(grpc::Status::OK);
+                               return;
+                             }
                              FinishWithMembers(reactor, response, result.status);
                            });
     return reactor;

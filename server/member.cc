@@ -1,14 +1,21 @@
 #include "server/member.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "proto/etcd_errors.h"
 #include "server/db_snapshot.h"
 #include "server/identity.h"
+#include "server/membership_peer.h"
+#include "server/peer/peer_channel.h"
 #include "server/peer/transport.h"
 #include "server/snapshot_bridge.h"
 #include "spdlog/spdlog.h"
@@ -84,10 +91,22 @@ int64_t MinLeaseTtlSeconds(const Config& config) {
   return (min_ttl_ms + 999) / 1000;
 }
 
+std::string ApplyStallFile() {
+  const char* path = std::getenv("QUORUM_TEST_APPLY_STALL_FILE");
+  return path != nullptr ? path : "";
+}
+
+size_t EntryBytes(const std::vector<CommittedEntry>& entries) {
+  size_t bytes = 0;
+  for (const auto& c : entries) bytes += c.entry.data().size();
+  return bytes;
+}
+
 }  // namespace
 
 Member::Member(const Config& config)
     : config_(config),
+      apply_stall_file_(ApplyStallFile()),
       lessor_(std::make_unique<Lessor>(
           Lessor::Options{.min_ttl_seconds = MinLeaseTtlSeconds(config)})) {}
 
@@ -95,6 +114,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config) {
   std::unique_ptr<Member> member(new Member(config));
   if (auto s = member->Open(); !s.ok()) return s;
   if (auto s = member->BootstrapOrCheckIdentity(); !s.ok()) return s;
+  member->ids_ = std::make_unique<IdGenerator>(member->member_id_, absl::Now());
   if (auto s = member->StartReplication(); !s.ok()) return s;
   return member;
 }
@@ -174,6 +194,15 @@ absl::Status Member::AttachStore() {
   return absl::OkStatus();
 }
 
+std::vector<std::string> Member::JoinPeerUrls() const {
+  std::vector<std::string> urls;
+  for (const auto& m : config_.initial_cluster) {
+    if (m.name == config_.name) continue;
+    for (const auto& u : m.peer_urls) urls.push_back(u.original);
+  }
+  return urls;
+}
+
 absl::Status Member::BootstrapOrCheckIdentity() {
   std::optional<internalpb::MemberIdentity> identity = membership_->identity();
   if (identity.has_value()) {
@@ -192,27 +221,55 @@ absl::Status Member::BootstrapOrCheckIdentity() {
     }
     member_id_ = identity->member_id();
     cluster_id_ = identity->cluster_id();
+    if (membership_->List().empty()) {
+      // A joiner restarted before the leader's snapshot reached it: its peers, again.
+      auto cluster = FetchMembers(JoinPeerUrls(), absl::Now() + absl::Seconds(10));
+      if (!cluster.ok()) return cluster.status();
+      joining_peers_.assign(cluster->members().begin(), cluster->members().end());
+    }
     return absl::OkStatus();
   }
 
   std::vector<etcdserverpb::Member> founders = InitialMembers(config_);
-  for (const auto& m : founders) {
-    if (m.name() == config_.name) member_id_ = m.id();
-  }
-  cluster_id_ = ComputeClusterId(config_.initial_cluster_token);
   internalpb::MemberIdentity id;
-  id.set_cluster_id(cluster_id_);
-  id.set_member_id(member_id_);
   id.set_name(config_.name);
   id.set_cluster_token(config_.initial_cluster_token);
   if (config_.initial_cluster_state == "existing") {
-    // Joining: the member was added with MemberAdd; the leader sends it the state and the
-    // membership in a snapshot. Until then it knows its peers from --initial-cluster.
+    // Joining, after MemberAdd: as etcd, ask the members for the cluster id and for the id the
+    // cluster gave this member (found by its peer URLs). The leader then sends the state and
+    // the membership in a snapshot; until then the member knows its peers from --initial-cluster.
+    std::vector<std::string> own_urls = UrlStrings(config_.initial_advertise_peer_urls);
+    std::sort(own_urls.begin(), own_urls.end());
+    auto cluster = FetchMembers(JoinPeerUrls(), absl::Now() + absl::Seconds(10));
+    if (!cluster.ok()) return cluster.status();
+    joining_peers_.assign(cluster->members().begin(), cluster->members().end());
+    for (const auto& m : cluster->members()) {
+      std::vector<std::string> urls = PeerUrls(m);
+      std::sort(urls.begin(), urls.end());
+      if (urls == own_urls) member_id_ = m.id();
+    }
+    if (member_id_ == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no member of cluster ", IdToHex(cluster->header().cluster_id()), " has peer URLs ",
+          absl::StrJoin(own_urls, ","), "; add this member first (etcdctl member add)"));
+    }
+    cluster_id_ = cluster->header().cluster_id();
+    id.set_cluster_id(cluster_id_);
+    id.set_member_id(member_id_);
     if (auto s = membership_->SaveIdentity(id); !s.ok()) return s;
     spdlog::info("member {} ({}) joining cluster {}", config_.name, IdToHex(member_id_),
                  IdToHex(cluster_id_));
     return absl::OkStatus();
   }
+
+  std::vector<uint64_t> founder_ids;
+  for (const auto& m : founders) {
+    if (m.name() == config_.name) member_id_ = m.id();
+    founder_ids.push_back(m.id());
+  }
+  cluster_id_ = ComputeClusterId(founder_ids);
+  id.set_cluster_id(cluster_id_);
+  id.set_member_id(member_id_);
 
   // Every founding member starts from the same snapshot at index 1 that lists the founders as
   // voters, so they agree on the first configuration without talking.
@@ -261,16 +318,28 @@ absl::Status Member::StartReplication() {
       (std::filesystem::path(config_.data_dir) / "member" / "snap").string();
   lease_forwarder_ = std::make_unique<LeaseForwarder>(
       member_id_, lessor_.get(),
-      LeaseForwarder::Hooks{.leader = [this] { return lead_.load(); },
-                            .channel = [this](uint64_t id) -> std::shared_ptr<grpc::Channel> {
-                              return transport_ ? transport_->PeerChannel(id) : nullptr;
-                            },
-                            .caught_up =
-                                [this] {
-                                  return driver_ != nullptr &&
-                                         applied_index_.load() >= driver_->Status().commit;
-                                }});
+      LeaseForwarder::Hooks{
+          .leader = [this] { return lead_.load(); },
+          .channel = [this](uint64_t id) -> std::shared_ptr<grpc::Channel> {
+            return transport_ ? transport_->PeerChannel(id) : nullptr;
+          },
+          .after_applied =
+              [this](absl::Time deadline, absl::AnyInvocable<void(absl::Status)> then) {
+                WaitApplied(deadline, std::move(then));
+              }});
   transport_options.services.push_back(lease_forwarder_->service());
+  transport_options.is_removed = [this](uint64_t id) { return membership_->IsRemoved(id); };
+  membership_peer_ = std::make_unique<MembershipPeerService>(MembershipPeerService::Callbacks{
+      .promote = [this](uint64_t id, absl::Time deadline,
+                        Done done) { PromoteAsLeader(id, deadline, std::move(done)); },
+      .members =
+          [this] {
+            etcdserverpb::MemberListResponse response;
+            FillHeader(response.mutable_header());
+            for (auto& m : membership_->List()) *response.add_members() = std::move(m);
+            return response;
+          }});
+  transport_options.services.push_back(membership_peer_.get());
   PeerTransport::Callbacks callbacks;
   callbacks.deliver = [this](raftpb::Message m) {
     if (driver_) driver_->Step(std::move(m));
@@ -284,6 +353,8 @@ absl::Status Member::StartReplication() {
   callbacks.open_snapshot = [this](const raftpb::Message& m) {
     return OpenOutgoingSnapshot(backend_.get(), m);
   };
+  // A member removed while it was down learns it from the peers that refuse it.
+  callbacks.removed = [this] { Leave(); };
   auto transport = PeerTransport::Start(transport_options, std::move(callbacks));
   if (!transport.ok()) return transport.status();
   transport_ = *std::move(transport);
@@ -291,8 +362,8 @@ absl::Status Member::StartReplication() {
     if (m.id() != member_id_) transport_->SetPeer(m.id(), PeerUrls(m));
   }
   if (membership_->List().empty()) {
-    // A joining member before its first snapshot: reach the members named in --initial-cluster.
-    for (const auto& m : InitialMembers(config_)) {
+    // A joining member before its first snapshot: reach the members the cluster listed.
+    for (const auto& m : joining_peers_) {
       if (m.id() != member_id_) transport_->SetPeer(m.id(), PeerUrls(m));
     }
   }
@@ -307,10 +378,7 @@ absl::Status Member::StartReplication() {
   options.seed = member_id_ ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   options.campaign_at_start = conf_state_.voters_size() == 1 && conf_state_.voters(0) == member_id_;
   RaftDriver::Hooks hooks;
-  hooks.apply = [this](std::vector<CommittedEntry> entries) {
-    absl::MutexLock lock(&apply_mu_);
-    apply_queue_.push_back(std::move(entries));
-  };
+  hooks.apply = [this](std::vector<CommittedEntry> entries) { QueueForApply(std::move(entries)); };
   hooks.read_ready = [this](uint64_t index, const std::string& ctx) {
     waits_.ReadPointKnown(ctx, index);
     // The apply thread releases reads; an empty batch wakes it when nothing else will.
@@ -340,10 +408,15 @@ absl::Status Member::StartReplication() {
 }
 
 Member::~Member() {
+  // Background tasks (backups) use the store and the backend: finish them first.
+  background_.reset();
   {
     absl::MutexLock lock(&apply_mu_);
     stopping_ = true;
   }
+  // Calls waiting for the apply thread (WaitApplied) may hold peer-server calls open, which the
+  // transport's shutdown below waits for: end them first. Later ones fail at once (stopping_).
+  waits_.FailAll(ErrStopped());
   if (driver_) driver_->Stop();
   if (transport_) transport_->Stop();
   // Its service was on the peer server (stopped now); its thread reads the driver (alive until
@@ -388,7 +461,11 @@ void Member::Propose(internalpb::InternalRequest request, absl::Time deadline, D
     done(ApplyResult{s, nullptr});
     return;
   }
-  uint64_t id = next_request_id_++;
+  if (driver_->CommitIndex() > applied_index_.load() + kMaxApplyGap) {
+    done(ApplyResult{ErrTooManyRequests(), nullptr});
+    return;
+  }
+  uint64_t id = ids_->Next();
   request.set_id(id);
   request.set_proposer(member_id_);
   waits_.AddWrite(id, deadline, std::move(done));
@@ -396,8 +473,31 @@ void Member::Propose(internalpb::InternalRequest request, absl::Time deadline, D
                    [this, id](absl::Status s) { waits_.FailWrite(id, std::move(s)); });
 }
 
+void Member::WaitApplied(absl::Time deadline, Ready ready) {
+  const uint64_t commit = driver_->CommitIndex();
+  if (applied_index_.load() >= commit) {
+    ready(absl::OkStatus());
+    return;
+  }
+  const uint64_t n = ids_->Next();
+  std::string ctx(reinterpret_cast<const char*>(&n), sizeof(n));
+  {
+    // Under apply_mu_, so that either ~Member's FailAll sees this wait or this sees stopping_.
+    absl::MutexLock lock(&apply_mu_);
+    if (!stopping_) {
+      waits_.AddRead(ctx, deadline, std::move(ready));
+      waits_.ReadPointKnown(ctx, commit);
+      // The apply thread releases it; an empty batch wakes it in case it applied `commit`
+      // between the check above and now.
+      apply_queue_.emplace_back();
+      return;
+    }
+  }
+  ready(ErrStopped());
+}
+
 void Member::ReadBarrier(absl::Time deadline, Ready ready) {
-  uint64_t n = next_request_id_++;
+  uint64_t n = ids_->Next();
   std::string ctx(reinterpret_cast<const char*>(&n), sizeof(n));
   waits_.AddRead(ctx, deadline, std::move(ready));
   driver_->ReadIndex(ctx, [this, ctx](absl::Status s) { waits_.FailRead(ctx, std::move(s)); });
@@ -423,7 +523,11 @@ absl::StatusOr<etcdserverpb::TxnResponse> Member::LocalReadTxn(
 
 void Member::ProposeConfChange(raftpb::ConfChangeType type, etcdserverpb::Member member,
                                absl::Time deadline, Done done) {
-  uint64_t id = next_request_id_++;
+  if (driver_->CommitIndex() > applied_index_.load() + kMaxApplyGap) {
+    done(ApplyResult{ErrTooManyRequests(), nullptr});
+    return;
+  }
+  uint64_t id = ids_->Next();
   internalpb::ConfChangeContext context;
   context.set_id(id);
   context.set_proposer(member_id_);
@@ -454,6 +558,19 @@ void Member::RemoveMember(uint64_t id, absl::Time deadline, Done done) {
 }
 
 void Member::PromoteMember(uint64_t id, absl::Time deadline, Done done) {
+  // etcd behaviour: only the leader knows whether the learner has caught up, so a follower asks
+  // it and passes its answer on.
+  const uint64_t leader = lead_.load();
+  if (leader == member_id_) return PromoteAsLeader(id, deadline, std::move(done));
+  std::shared_ptr<grpc::Channel> channel = leader != 0 ? transport_->PeerChannel(leader) : nullptr;
+  if (channel == nullptr) {
+    done(ApplyResult{ErrNoLeader(), nullptr});
+    return;
+  }
+  ForwardPromote(std::move(channel), id, deadline, std::move(done));
+}
+
+void Member::PromoteAsLeader(uint64_t id, absl::Time deadline, Done done) {
   auto member = membership_->Find(id);
   if (!member.has_value()) {
     done(ApplyResult{ErrMemberNotFound(), nullptr});
@@ -594,16 +711,49 @@ absl::Status Member::Defragment() {
 
 absl::StatusOr<std::string> Member::WriteBackup() {
   std::string path = (std::filesystem::path(config_.data_dir) / "member" / "snap" /
-                      absl::StrCat("backup-", next_request_id_++, ".tmp"))
+                      absl::StrCat("backup-", ids_->Next(), ".tmp"))
                          .string();
   auto size = WriteDbSnapshot(backend_.get(), path);
   if (!size.ok()) return size.status();
   return path;
 }
 
+void Member::QueueForApply(std::vector<CommittedEntry> entries) {
+  const size_t count = entries.size();
+  const size_t bytes = EntryBytes(entries);
+  absl::MutexLock lock(&apply_mu_);
+  // An empty queue takes any batch, so one batch larger than the bounds still goes through.
+  apply_mu_.Await(absl::Condition(
+      +[](Member* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->apply_mu_) {
+        return m->stopping_ || m->queued_entries_ == 0 ||
+               (m->queued_entries_ < kMaxQueuedApplyEntries &&
+                m->queued_bytes_ < kMaxQueuedApplyBytes);
+      },
+      this));
+  if (stopping_) return;
+  queued_entries_ += count;
+  queued_bytes_ += bytes;
+  apply_queue_.push_back(std::move(entries));
+}
+
+void Member::MaybeStallApply() {
+  if (apply_stall_file_.empty()) return;
+  bool logged = false;
+  std::error_code ec;
+  while (std::filesystem::exists(apply_stall_file_, ec)) {
+    if (!logged) spdlog::warn("apply stalled while {} exists (test hook)", apply_stall_file_);
+    logged = true;
+    absl::MutexLock lock(&apply_mu_);
+    if (apply_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(20))) return;
+  }
+}
+
 void Member::ApplyLoop() {
   while (true) {
+    MaybeStallApply();
     std::deque<std::vector<CommittedEntry>> batches;
+    size_t entries = 0;
+    size_t bytes = 0;
     {
       absl::MutexLock lock(&apply_mu_);
       apply_mu_.Await(absl::Condition(
@@ -613,6 +763,9 @@ void Member::ApplyLoop() {
           this));
       if (stopping_) return;
       batches.swap(apply_queue_);
+      // Still counted while they are applied, so the bound covers them too.
+      entries = queued_entries_;
+      bytes = queued_bytes_;
     }
     {
       absl::ReaderMutexLock lock(&state_mu_);
@@ -622,11 +775,32 @@ void Member::ApplyLoop() {
       applied_index_ = store_->Applied().index;
       MaybeCompactLog();
     }
+    {
+      absl::MutexLock lock(&apply_mu_);
+      queued_entries_ -= entries;
+      queued_bytes_ -= bytes;
+    }
     for (auto& [id, result] : completions_) waits_.CompleteWrite(id, std::move(result));
     completions_.clear();
     waits_.ReleaseReads(applied_index_.load());
   }
 }
+
+namespace {
+
+// The one policy for a committed entry this member cannot apply or whose position it cannot
+// record: stop. Skipping it would leave this member's state different from the others' without
+// anyone noticing (etcd panics the same way on an entry it cannot unmarshal).
+[[noreturn]] void CannotApply(const raftpb::Entry& entry, std::string_view why) {
+  spdlog::critical(
+      "cannot apply committed entry at index {} (term {}): {}; stopping, since going on "
+      "without it would leave this member's state different from the other members'",
+      entry.index(), entry.term(), why);
+  spdlog::default_logger()->flush();
+  std::abort();
+}
+
+}  // namespace
 
 void Member::ApplyEntry(const CommittedEntry& committed) {
   const raftpb::Entry& entry = committed.entry;
@@ -638,35 +812,38 @@ void Member::ApplyEntry(const CommittedEntry& committed) {
     ApplyConfChange(entry, committed.conf_state.value_or(conf_state_));
     return;
   }
-  internalpb::InternalRequest request;
-  if (entry.data().empty() || !request.ParseFromString(entry.data())) {
-    // A new leader's empty entry (or one this version cannot read): it only moves the index.
-    if (!entry.data().empty()) spdlog::error("unreadable log entry at {}", entry.index());
-    if (auto s = store_->MarkApplied(meta); !s.ok()) {
-      spdlog::critical("recording applied index {}: {}", entry.index(), s.ToString());
-      std::abort();
-    }
-    if (entry.data().empty()) UpdateLessorRole(entry.term());
+  if (entry.data().empty()) {
+    // A new leader's empty entry: it only moves the index.
+    if (auto s = store_->MarkApplied(meta); !s.ok()) CannotApply(entry, s.ToString());
+    UpdateLessorRole(entry.term());
     return;
   }
+  internalpb::InternalRequest request;
+  if (!request.ParseFromString(entry.data())) CannotApply(entry, "the entry cannot be decoded");
   ApplyResult result;
   if (request.has_member_update()) {
     // Name and URLs change; whether it votes is Raft's business and stays as recorded.
     const etcdserverpb::Member& update = request.member_update().member();
     std::optional<etcdserverpb::Member> member = membership_->Find(update.id());
+    absl::Status recorded;
     if (!member.has_value()) {
       result.status = ErrMemberNotFound();
-      (void)store_->MarkApplied(meta);
+      recorded = store_->MarkApplied(meta);
     } else {
       member->set_name(update.name());
       *member->mutable_peerurls() = update.peerurls();
       *member->mutable_clienturls() = update.clienturls();
-      result.status = store_->MarkApplied(
+      recorded = store_->MarkApplied(
           meta, [&](rocksdb::WriteBatch* batch) { membership_->Upsert(*member, batch); });
       if (member->id() != member_id_) transport_->SetPeer(member->id(), PeerUrls(*member));
     }
+    if (!recorded.ok()) CannotApply(entry, recorded.ToString());
   } else {
     result = applier_->Apply(request, meta);
+    if (CannotApplyHere(result.status)) CannotApply(entry, result.status.ToString());
+  }
+  if (store_->Applied().index < entry.index()) {
+    CannotApply(entry, "its position was not recorded: " + result.status.ToString());
   }
   if (request.proposer() == member_id_) completions_.emplace_back(request.id(), std::move(result));
 }
@@ -676,9 +853,7 @@ void Member::ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState
   raftpb::ConfChange change;
   internalpb::ConfChangeContext context;
   if (!change.ParseFromString(entry.data()) || !context.ParseFromString(change.context())) {
-    spdlog::error("unreadable conf change at {}", entry.index());
-    (void)store_->MarkApplied(meta);
-    return;
+    CannotApply(entry, "the membership change cannot be decoded");
   }
   etcdserverpb::Member member = context.member();
   absl::Status s = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
@@ -691,10 +866,7 @@ void Member::ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState
     storage::RaftLogStore::PutConfState(conf_state, batch,
                                         backend_->Family(storage::ColumnFamily::kRaftLog));
   });
-  if (!s.ok()) {
-    spdlog::critical("applying conf change at {}: {}", entry.index(), s.ToString());
-    std::abort();
-  }
+  if (!s.ok()) CannotApply(entry, s.ToString());
   conf_state_ = conf_state;
   if (change.node_id() != member_id_) {
     if (change.type() == raftpb::CONF_CHANGE_REMOVE) {
@@ -707,11 +879,15 @@ void Member::ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState
                change.type() == raftpb::CONF_CHANGE_REMOVE ? "removed" : "added",
                IdToHex(change.node_id()), member.name());
   if (context.proposer() == member_id_) completions_.emplace_back(context.id(), ApplyResult{});
-  if (change.type() == raftpb::CONF_CHANGE_REMOVE && change.node_id() == member_id_) {
-    // etcd behaviour: a removed member stops; it may not serve or vote any more.
-    spdlog::warn("this member was removed from the cluster; shutting down");
-    std::raise(SIGTERM);
-  }
+  if (change.type() == raftpb::CONF_CHANGE_REMOVE && change.node_id() == member_id_) Leave();
+}
+
+void Member::Leave() {
+  if (left_.exchange(true)) return;
+  // etcd behaviour: a removed member stops; it may not serve or vote any more.
+  spdlog::warn("{}; shutting down", kPeerRemovedMessage);
+  // To the process, not this thread: every thread blocks SIGTERM, and main's sigwait takes it.
+  kill(getpid(), SIGTERM);
 }
 
 void Member::MaybeCompactLog() {
@@ -801,12 +977,9 @@ void Member::ExpireLeases() {
 }
 
 void Member::LeaseGrant(etcdserverpb::LeaseGrantRequest request, absl::Time deadline, Done done) {
-  // etcd's id scheme: the member's low 16 bits, then a counter started from the clock in
-  // milliseconds, so ids from different members (and restarts) do not collide; kept positive.
+  // etcd takes lease ids from its request id generator, kept positive.
   while (request.id() == 0) {
-    constexpr uint64_t kSuffixMask = (uint64_t{1} << 48) - 1;
-    const uint64_t suffix = (lease_id_suffix_.fetch_add(1) + 1) & kSuffixMask;
-    request.set_id(static_cast<int64_t>(((member_id_ << 48) | suffix) & 0x7fffffffffffffffULL));
+    request.set_id(static_cast<int64_t>(ids_->Next() & 0x7fffffffffffffffULL));
   }
   internalpb::InternalRequest internal;
   *internal.mutable_lease_grant() = std::move(request);

@@ -32,9 +32,12 @@
 #include "internalpb/internal.pb.h"
 #include "server/applier.h"
 #include "server/config.h"
+#include "server/id_generator.h"
 #include "server/lease_forwarder.h"
 #include "server/lessor.h"
 #include "server/membership.h"
+#include "server/membership_peer.h"
+#include "server/peer/snapshot_staging.h"
 #include "server/raft_driver.h"
 #include "server/wait_list.h"
 #include "server/watch_hub.h"
@@ -73,6 +76,10 @@ class Member {
   // linearizable read point), or with etcd's error (no leader, timed out at `deadline`). The
   // caller then reads the local store.
   void ReadBarrier(absl::Time deadline, Ready ready);
+
+  // Calls `ready` with OK once this member has applied every entry committed as of this call (at
+  // once if it has), with "request timed out" at `deadline`, or with "server stopped".
+  void WaitApplied(absl::Time deadline, Ready ready);
 
   // Reads the local MVCC store at once (serializable; after ReadBarrier, linearizable).
   absl::StatusOr<etcdserverpb::RangeResponse> LocalRange(const etcdserverpb::RangeRequest& request);
@@ -117,6 +124,9 @@ class Member {
   // returns its path; the caller removes it when done.
   absl::StatusOr<std::string> WriteBackup();
   std::vector<etcdserverpb::AlarmMember> Alarms() const { return alarms_.List(); }
+  // Runs `task` on the member's background thread (long jobs such as writing a backup), which
+  // the member joins before it releases anything a task may use.
+  void RunInBackground(absl::AnyInvocable<void() &&> task) { background_->Post(std::move(task)); }
 
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
@@ -129,6 +139,10 @@ class Member {
   explicit Member(const Config& config);
   absl::Status Open();
   absl::Status BootstrapOrCheckIdentity();
+  // The peer URLs of --initial-cluster's other members, which a joining member asks.
+  std::vector<std::string> JoinPeerUrls() const;
+  // MemberPromote on the leader (followers forward it here); "not leader" elsewhere.
+  void PromoteAsLeader(uint64_t id, absl::Time deadline, Done done);
   absl::Status StartReplication();
 
   // etcd's quota check: a write that would grow the database past the quota raises NOSPACE.
@@ -151,6 +165,8 @@ class Member {
   void ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState& conf_state)
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   void MaybeCompactLog() ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  // This member was removed from the cluster: stop the process (once).
+  void Leave();
   // Driver thread: replaces the state machine with a leader's snapshot.
   absl::Status InstallSnapshot(const raftpb::Snapshot& snapshot);
   // Sweeps expired waiters, and publishes this member's client URLs.
@@ -161,7 +177,22 @@ class Member {
   // leader, so every member lists them (MemberList, endpoint status --cluster).
   void PublishAttributes();
 
+  // etcd refuses proposals ("too many requests") while more than this many committed entries
+  // wait to be applied (maxGapBetweenApplyAndCommitIndex).
+  static constexpr uint64_t kMaxApplyGap = 5000;
+  // Committed entries queued for the apply thread beyond which the driver waits for it, so a
+  // stalled apply holds a bounded amount of memory (entries beyond are left in the log, and
+  // peers' messages are dropped while the driver waits).
+  static constexpr size_t kMaxQueuedApplyEntries = 2 * kMaxApplyGap;
+  static constexpr size_t kMaxQueuedApplyBytes = 64 << 20;
+
+  // Queues committed entries for the apply thread, waiting while the queue is full.
+  void QueueForApply(std::vector<CommittedEntry> entries);
+  // Test hook: while the file named by QUORUM_TEST_APPLY_STALL_FILE exists, nothing is applied.
+  void MaybeStallApply();
+
   const Config config_;
+  const std::string apply_stall_file_;
   uint64_t member_id_ = 0;
   uint64_t cluster_id_ = 0;
   std::atomic<uint64_t> lead_{0};
@@ -186,8 +217,13 @@ class Member {
   WaitList waits_;
   std::unique_ptr<LeaseForwarder> lease_forwarder_;
 
+  // A joining member's peers, as the cluster listed them, until its first snapshot.
+  std::vector<etcdserverpb::Member> joining_peers_;
+  // Served on the peer server (stopped with the transport, before this goes).
+  std::unique_ptr<MembershipPeerService> membership_peer_;
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<RaftDriver> driver_;
+  std::unique_ptr<StagingWorker> background_ = std::make_unique<StagingWorker>();
 
   // Apply-thread state.
   raftpb::ConfState conf_state_;
@@ -198,6 +234,8 @@ class Member {
 
   absl::Mutex apply_mu_;
   std::deque<std::vector<CommittedEntry>> apply_queue_ ABSL_GUARDED_BY(apply_mu_);
+  size_t queued_entries_ ABSL_GUARDED_BY(apply_mu_) = 0;
+  size_t queued_bytes_ ABSL_GUARDED_BY(apply_mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(apply_mu_) = false;
   std::thread apply_thread_;
   std::thread timer_thread_;
@@ -210,10 +248,10 @@ class Member {
   absl::Mutex moves_mu_;
   std::vector<PendingMove> moves_ ABSL_GUARDED_BY(moves_mu_);
 
-  std::atomic<uint64_t> next_request_id_{1};
-  std::atomic<uint64_t> lease_id_suffix_{static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()))
-                                         << 8};
+  // Request, read and lease ids; made once the member id is known (BootstrapOrCheckIdentity).
+  std::unique_ptr<IdGenerator> ids_;
   std::atomic<bool> publish_in_flight_{false};
+  std::atomic<bool> left_{false};
   absl::Time next_publish_ = absl::InfinitePast();
 };
 

@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<RaftDriver>> RaftDriver::Start(const Options& opt
   auto node = raft::RawNode::Create(config);
   if (!node.ok()) return node.status();
   driver->node_ = *std::move(node);
+  driver->commit_index_ = driver->node_->Status().commit;
   if (options.campaign_at_start) driver->node_->Campaign();
   driver->PublishStatus();
   driver->thread_ = std::thread([d = driver.get()] { d->Loop(); });
@@ -48,23 +49,40 @@ void RaftDriver::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RaftDriver::Push(Event event) {
+bool RaftDriver::Push(Event event, size_t bytes) {
   absl::MutexLock lock(&mu_);
-  if (stopping_) return;
+  if (stopping_ || events_.size() >= kMaxQueuedEvents ||
+      (bytes > 0 && queued_bytes_ > 0 && queued_bytes_ + bytes > kMaxQueuedEventBytes)) {
+    return false;
+  }
+  queued_bytes_ += bytes;
   events_.push_back(std::move(event));
+  return true;
 }
 
 void RaftDriver::Propose(std::string data, ErrorCallback on_error) {
-  Push(ProposeEvent{std::move(data), std::move(on_error)});
+  ErrorCallback refused = on_error;
+  const size_t bytes = data.size();
+  if (!Push(ProposeEvent{std::move(data), std::move(on_error)}, bytes)) {
+    refused(ErrTooManyRequests());
+  }
 }
 void RaftDriver::ProposeConfChange(raftpb::ConfChange change, ErrorCallback on_error) {
-  Push(ConfChangeEvent{std::move(change), std::move(on_error)});
+  ErrorCallback refused = on_error;
+  if (!Push(ConfChangeEvent{std::move(change), std::move(on_error)})) {
+    refused(ErrTooManyRequests());
+  }
 }
 void RaftDriver::ReadIndex(std::string ctx, ErrorCallback on_error) {
-  Push(ReadEvent{std::move(ctx), std::move(on_error)});
+  ErrorCallback refused = on_error;
+  if (!Push(ReadEvent{std::move(ctx), std::move(on_error)})) refused(ErrTooManyRequests());
 }
 void RaftDriver::TransferLeadership(uint64_t transferee) { Push(TransferEvent{transferee}); }
-void RaftDriver::Step(raftpb::Message message) { Push(StepEvent{std::move(message)}); }
+void RaftDriver::Step(raftpb::Message message) {
+  size_t bytes = 0;
+  for (const auto& entry : message.entries()) bytes += entry.data().size();
+  Push(StepEvent{std::move(message)}, bytes);  // dropped when full: Raft resends
+}
 void RaftDriver::ReportUnreachable(uint64_t peer) { Push(ReportEvent{peer, false, false}); }
 void RaftDriver::ReportSnapshot(uint64_t peer, bool ok) { Push(ReportEvent{peer, true, ok}); }
 void RaftDriver::Compact(uint64_t applied, raftpb::ConfState conf_state, uint64_t keep) {
@@ -134,6 +152,7 @@ void RaftDriver::Loop() {
                             next_tick);
       if (stopping_) return;
       batch.swap(events_);
+      queued_bytes_ = 0;
     }
     for (auto& event : batch) Handle(event);
     absl::Time now = absl::Now();
@@ -154,6 +173,12 @@ void RaftDriver::Loop() {
 bool RaftDriver::DrainReady() {
   while (node_->HasReady()) {
     raft::Ready ready = node_->GetReady();
+    // Before this Ready's messages go out: a follower that learns a commit index from them
+    // applies up to it, and a leader answering for such a follower (lease renewals) relies on
+    // its own CommitIndex() being at least as far.
+    if (ready.hard_state.has_value()) {
+      commit_index_.store(ready.hard_state->commit(), std::memory_order_release);
+    }
     if (ready.soft_state.has_value()) {
       if (ready.soft_state->lead != last_lead_) {
         last_lead_ = ready.soft_state->lead;

@@ -3,11 +3,15 @@
 // persist entries and hard state in one synced batch (group commit), send messages, hand
 // committed entries to the applier, release linearizable reads — then calls Advance().
 //
-// Everything reaches the loop through a queue, so callers on gRPC and transport threads never
-// block on Raft. Failures are reported through the callbacks given with each request.
+// Everything reaches the loop through a bounded queue, so callers on gRPC and transport threads
+// never block on Raft. Failures are reported through the callbacks given with each request; once
+// the queue is full, requests are refused ("too many requests") and peer messages dropped (Raft
+// resends what was lost). The apply hook may block the loop while the applier is far behind:
+// that is the backpressure between commit and apply.
 #ifndef QUORUM_SERVER_RAFT_DRIVER_H_
 #define QUORUM_SERVER_RAFT_DRIVER_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -53,7 +57,8 @@ class RaftDriver {
   using ErrorCallback = std::function<void(absl::Status)>;
 
   struct Hooks {
-    // Committed entries, in log order, on the driver thread. Must only queue them.
+    // Committed entries, in log order, on the driver thread. Queues them; may wait for room
+    // while the applier is behind, but must never wait for the driver itself.
     std::function<void(std::vector<CommittedEntry>)> apply;
     // A released linearizable read: serve `ctx` once the applied index reaches `index`.
     std::function<void(uint64_t index, const std::string& ctx)> read_ready;
@@ -99,6 +104,14 @@ class RaftDriver {
   void Compact(uint64_t applied, raftpb::ConfState conf_state, uint64_t keep);
 
   DriverStatus Status() const;
+  // The commit index as this member knows it. It is published before any message that carries
+  // it leaves, so no member can have applied an entry above the leader's CommitIndex().
+  uint64_t CommitIndex() const { return commit_index_.load(std::memory_order_acquire); }
+
+  // Most events, and bytes of entry data in them, waiting for the loop; past either,
+  // proposals are refused and peer messages dropped.
+  static constexpr size_t kMaxQueuedEvents = 16384;
+  static constexpr size_t kMaxQueuedEventBytes = 64 << 20;
 
   // Stops the loop; pending callbacks are not run afterwards.
   void Stop();
@@ -137,7 +150,9 @@ class RaftDriver {
 
   RaftDriver(const Options& options, storage::RaftLogStore* log, PeerTransport* transport,
              Hooks hooks);
-  void Push(Event event);
+  // Queues `event`, which carries `bytes` of entry data; false when the queue is full or the
+  // driver is stopping.
+  bool Push(Event event, size_t bytes = 0);
   void Loop();
   void Handle(Event& event);
   // Processes every Ready the node has; returns false on a fatal storage error.
@@ -153,8 +168,10 @@ class RaftDriver {
 
   mutable absl::Mutex mu_;
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   DriverStatus status_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> commit_index_{0};
   std::thread thread_;
 };
 

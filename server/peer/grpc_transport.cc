@@ -43,7 +43,8 @@ class GrpcPeerTransport final : public PeerTransport {
     service_ = std::make_unique<RaftPeerService>(
         RaftPeerService::Config{.cluster_id = options_.cluster_id,
                                 .self_id = options_.self_id,
-                                .snapshot_dir = options_.snapshot_dir},
+                                .snapshot_dir = options_.snapshot_dir,
+                                .is_removed = options_.is_removed},
         callbacks_.deliver, worker_.get(), &counters_);
     grpc::ServerBuilder builder;
     ConfigurePeerServer(builder);

@@ -18,6 +18,9 @@ namespace quorum::server {
 // Metadata key the server sends once it has accepted a stream's hello, so a sender knows the
 // stream is established rather than merely opened.
 inline constexpr char kPeerAcceptedKey[] = "quorum-peer-accepted";
+// The refusal a removed member's hello gets (etcd's words); the removed member stops on it.
+inline constexpr char kPeerRemovedMessage[] =
+    "the member has been permanently removed from the cluster";
 
 // Largest frame a peer server accepts. Senders cut batches well below it (kMaxBatchBytes); a
 // single Raft message is bounded by raft's own per-message limit.

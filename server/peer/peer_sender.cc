@@ -233,6 +233,12 @@ void PeerSender::Close(std::unique_ptr<Stream> stream, bool cancel, const char* 
     active_context_ = nullptr;
   }
   if (cancel || Stopping()) return;
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+      status.error_message() == kPeerRemovedMessage) {
+    spdlog::warn("member {:x} refused this member: {}", config_.peer_id, kPeerRemovedMessage);
+    if (callbacks_->removed) callbacks_->removed();
+    return;
+  }
   if (was_connected || !outage_logged_) {
     outage_logged_ = true;
     spdlog::warn("stream to member {:x} ended ({}): {} {}", config_.peer_id, why,

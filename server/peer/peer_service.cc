@@ -212,6 +212,8 @@ absl::Status RaftPeerService::CheckHello(const internalpb::PeerHello& hello) con
         absl::StrCat("cluster ID mismatch: peer is in cluster ", absl::Hex(hello.cluster_id()),
                      ", this member is in cluster ", absl::Hex(config_.cluster_id)));
   }
+  if (config_.is_removed && config_.is_removed(hello.from()))
+    return absl::FailedPreconditionError(kPeerRemovedMessage);
   if (hello.to() != config_.self_id) {
     return absl::FailedPreconditionError(absl::StrCat("member ID mismatch: peer addressed member ",
                                                       absl::Hex(hello.to()), ", this is member ",

@@ -26,6 +26,8 @@ class RaftPeerService final : public internalpb::RaftPeer::CallbackService {
     uint64_t self_id = 0;
     // Where inbound snapshots are staged; empty refuses them.
     std::string snapshot_dir;
+    // True for a member id removed from the cluster (unset: none is).
+    std::function<bool(uint64_t)> is_removed;
   };
 
   // `worker` runs the snapshot disk work; it and `counters` must outlive the service.
@@ -46,7 +48,8 @@ class RaftPeerService final : public internalpb::RaftPeer::CallbackService {
   void WaitForReactors();
 
   // For the reactors (peer_service.cc).
-  // OK when `hello` is addressed to this member of this cluster; FAILED_PRECONDITION otherwise.
+  // OK when `hello` is addressed to this member of this cluster by a member not removed from
+  // it; FAILED_PRECONDITION otherwise (kPeerRemovedMessage for a removed member).
   absl::Status CheckHello(const internalpb::PeerHello& hello) const;
   // Hands each message to Raft in order. False once delivery is closed.
   bool Deliver(internalpb::MessageBatch* batch);

@@ -52,6 +52,8 @@ class PeerTransport {
     // More services for the peer server (requests members forward to the leader). Not owned;
     // they must outlive the transport.
     std::vector<grpc::Service*> services;
+    // True for a member id removed from the cluster: its streams are refused (etcd behaviour).
+    std::function<bool(uint64_t)> is_removed;
   };
 
   struct Callbacks {
@@ -72,6 +74,9 @@ class PeerTransport {
     std::function<absl::StatusOr<std::pair<raftpb::Message, std::unique_ptr<SnapshotReader>>>(
         const raftpb::Message&)>
         open_snapshot;
+    // A peer refused this member's stream because this member was removed from the cluster.
+    // May be called more than once.
+    std::function<void()> removed;
   };
 
   // Starts the peer gRPC server on options.listen. Fails with a clear message when a listener

@@ -2,7 +2,6 @@
 // one by one: the verdict must follow (5 up: can lose 2; 4: 1; 3: 0; 2: no quorum, writes
 // unavailable) and agree with what a write actually does at each step.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -66,13 +65,13 @@ class ClusterStatusTest : public ::testing::Test {
     int matching = 0;
     for (int run = 0; run < RepeatedRuns(); ++run) {
       CommandResult result = StatusCommand();
-      bool ok = result.exit_code == want_exit &&
-                result.output.find(want_verdict) != std::string::npos;
+      bool ok =
+          result.exit_code == want_exit && result.output.find(want_verdict) != std::string::npos;
       if (ok) {
         ++matching;
       } else {
-        ADD_FAILURE() << "run " << run << " exited " << result.exit_code << " (want "
-                      << want_exit << "), output:\n"
+        ADD_FAILURE() << "run " << run << " exited " << result.exit_code << " (want " << want_exit
+                      << "), output:\n"
                       << result.output;
       }
     }

@@ -317,5 +317,42 @@ TEST(Cluster, LearnerCatchesUpAndIsPromoted) {
   ASSERT_TRUE(cluster.Client(learner).Put("after-promote", "p").ok());
 }
 
+// etcd behaviour: peers refuse a removed member's streams, and a member removed while it was
+// down stops when it comes back instead of campaigning against the cluster.
+TEST(Cluster, MemberRemovedWhileDownStopsWhenRestarted) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  auto leader = cluster.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const int removed = (*leader + 1) % cluster.size();
+  auto status = cluster.Status(removed);
+  ASSERT_TRUE(status.ok());
+  const uint64_t removed_id = status->header().member_id();
+  cluster.Kill(removed);
+
+  auto stub = etcdserverpb::Cluster::NewStub(
+      grpc::CreateChannel(cluster.spec(*leader).Endpoint(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  etcdserverpb::MemberRemoveRequest remove;
+  remove.set_id(removed_id);
+  etcdserverpb::MemberRemoveResponse response;
+  auto removal = stub->MemberRemove(&context, remove, &response);
+  ASSERT_TRUE(removal.ok()) << removal.error_message();
+  ASSERT_EQ(response.members_size(), 2);
+
+  try {
+    cluster.Start(removed);  // it may stop before it answers, which is what is wanted
+  } catch (const std::runtime_error&) {
+  }
+  std::optional<int> exit_code = cluster.WaitExit(removed, std::chrono::seconds(20));
+  ASSERT_TRUE(exit_code.has_value()) << "the removed member kept running:\n"
+                                     << cluster.Log(removed);
+  EXPECT_NE(cluster.Log(removed).find("the member has been permanently removed from the cluster"),
+            std::string::npos)
+      << cluster.Log(removed);
+  EXPECT_TRUE(cluster.Client(*leader).Put("after-removal", "x").ok());
+}
+
 }  // namespace
 }  // namespace quorum

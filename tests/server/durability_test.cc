@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "client/kv_client.h"
+#include "storage/backend.h"
+#include "storage/raft_log_store.h"
 #include "tests/support/process.h"
 
 namespace quorum {
@@ -121,6 +123,52 @@ TEST(Durability, WritesInFlightDuringKillNineLoseNoAcknowledgedOne) {
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_TRUE(got->has_value()) << key << " lost after kill -9";
   }
+}
+
+// A committed entry this member cannot decode is never skipped: the member stops, saying which
+// entry, instead of going on with a state the other members do not have.
+TEST(Durability, UndecodableCommittedEntryStopsTheMember) {
+  TempDir dir;
+  Quorumd server(dir.path());
+  server.Start();
+  client::KvClient client(server.endpoint());
+  ASSERT_TRUE(client.Put("before", "v").ok());
+  server.process().Signal(SIGTERM);
+  ASSERT_TRUE(server.process().WaitExit(std::chrono::seconds(15)).has_value());
+
+  uint64_t bad_index = 0;
+  {
+    storage::Backend::Options options;
+    options.path = dir.path() + "/data/member/db";
+    auto backend = storage::Backend::Open(options);
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    auto log = storage::RaftLogStore::Open(backend->get());
+    ASSERT_TRUE(log.ok()) << log.status();
+    auto last = (*log)->LastIndex();
+    auto state = (*log)->InitialState();
+    ASSERT_TRUE(last.ok() && state.ok());
+    bad_index = *last + 1;
+    raftpb::Entry entry;
+    entry.set_index(bad_index);
+    entry.set_term(state->hard_state.term());
+    entry.set_type(raftpb::ENTRY_NORMAL);
+    entry.set_data(std::string("\xff\xff\xff\xff not a request", 20));
+    raftpb::HardState hard_state = state->hard_state;
+    hard_state.set_commit(bad_index);
+    ASSERT_TRUE((*log)->Save(std::nullopt, {entry}, hard_state, /*sync=*/true).ok());
+  }
+
+  const testing::MemberSpec spec = testing::LoopbackCluster(1)[0];
+  auto restarted = std::make_unique<ChildProcess>(
+      testing::QuorumdArgs(spec, {spec}, dir.path() + "/data"), dir.path() + "/restarted.log");
+  std::optional<int> exit_code = restarted->WaitExit(std::chrono::seconds(20));
+  ASSERT_TRUE(exit_code.has_value()) << "the member went on past an entry it cannot apply:\n"
+                                     << restarted->Log();
+  EXPECT_NE(*exit_code, 0);
+  EXPECT_NE(
+      restarted->Log().find("cannot apply committed entry at index " + std::to_string(bad_index)),
+      std::string::npos)
+      << restarted->Log();
 }
 
 }  // namespace

@@ -89,7 +89,12 @@ TEST(Quota, FullBackendRaisesNoSpaceUntilDisarmed) {
             "etcdserver: mvcc: database space exceeded");
   auto disarmed = Alarm(spec.Endpoint(), etcdserverpb::AlarmRequest::DEACTIVATE, member);
   ASSERT_TRUE(disarmed.ok()) << disarmed.status();
-  EXPECT_EQ(disarmed->alarms_size(), 0);
+  // etcd answers a disarm with the alarm it cleared, and a listing without it afterwards.
+  ASSERT_EQ(disarmed->alarms_size(), 1);
+  EXPECT_EQ(disarmed->alarms(0).alarm(), etcdserverpb::NOSPACE);
+  auto listed = Alarm(spec.Endpoint(), etcdserverpb::AlarmRequest::GET);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->alarms_size(), 0);
   ASSERT_TRUE(client.Put("small", "v").ok());
   auto still = client.Get("big/" + std::to_string(written - 1));
   ASSERT_TRUE(still.ok() && still->has_value());

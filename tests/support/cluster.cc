@@ -12,6 +12,7 @@ namespace quorum::testing {
 TestCluster::TestCluster(int members, std::vector<std::string> extra)
     : specs_(LoopbackCluster(members)), extra_(std::move(extra)) {
   member_extra_.resize(specs_.size());
+  member_env_.resize(specs_.size());
   processes_.resize(specs_.size());
   for (const auto& s : specs_) {
     clients_.push_back(std::make_unique<client::KvClient>(s.Endpoint(), std::chrono::seconds(5)));
@@ -27,6 +28,7 @@ TestCluster::~TestCluster() {
 int TestCluster::AddSpec(const std::string& name) {
   specs_.push_back({name, FreeLoopbackPort(), FreeLoopbackPort()});
   member_extra_.emplace_back();
+  member_env_.emplace_back();
   processes_.emplace_back();
   clients_.push_back(
       std::make_unique<client::KvClient>(specs_.back().Endpoint(), std::chrono::seconds(5)));
@@ -35,6 +37,12 @@ int TestCluster::AddSpec(const std::string& name) {
 
 void TestCluster::SetExtraFlags(int i, std::vector<std::string> flags) {
   member_extra_[i] = std::move(flags);
+}
+
+void TestCluster::SetEnv(int i, std::vector<std::string> env) { member_env_[i] = std::move(env); }
+
+pid_t TestCluster::Pid(int i) const {
+  return processes_[i] && processes_[i]->running() ? processes_[i]->pid() : -1;
 }
 
 void TestCluster::Start(int i) {
@@ -47,7 +55,8 @@ void TestCluster::Start(int i) {
     if (j <= i || member_extra_[j].empty()) cluster.push_back(specs_[j]);
   }
   auto args = QuorumdArgs(specs_[i], cluster, dir_.path() + "/" + specs_[i].name, extra);
-  processes_[i] = std::make_unique<ChildProcess>(args, dir_.path() + "/" + specs_[i].name + ".log");
+  processes_[i] = std::make_unique<ChildProcess>(args, dir_.path() + "/" + specs_[i].name + ".log",
+                                                 member_env_[i]);
   auto ready = clients_[i]->WaitReady(std::chrono::seconds(20));
   if (!ready.ok()) {
     throw std::runtime_error("member " + specs_[i].name + " did not start: " + Log(i));
@@ -67,6 +76,11 @@ void TestCluster::Stop(int i) {
   if (!processes_[i] || !processes_[i]->running()) return;
   processes_[i]->Signal(SIGTERM);
   if (!processes_[i]->WaitExit(std::chrono::seconds(15)).has_value()) processes_[i]->Kill();
+}
+
+std::optional<int> TestCluster::WaitExit(int i, std::chrono::milliseconds wait) {
+  if (!processes_[i]) return std::nullopt;
+  return processes_[i]->WaitExit(wait);
 }
 
 bool TestCluster::Running(int i) const { return processes_[i] && processes_[i]->running(); }

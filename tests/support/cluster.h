@@ -33,6 +33,8 @@ class TestCluster {
   bool Running(int i) const;
   // Stops member i with SIGTERM and waits for it to exit.
   void Stop(int i);
+  // Waits up to `wait` for member i to exit by itself; its exit code, or nullopt.
+  std::optional<int> WaitExit(int i, std::chrono::milliseconds wait);
 
   // A client bound to member i's endpoint.
   client::KvClient& Client(int i);
@@ -47,6 +49,10 @@ class TestCluster {
   std::string Log(int i) const;
   // Adds extra flags for member i's next start (e.g. --initial-cluster-state existing).
   void SetExtraFlags(int i, std::vector<std::string> flags);
+  // Environment entries (NAME=value) for member i's next starts, e.g. test hooks.
+  void SetEnv(int i, std::vector<std::string> env);
+  // The process id of member i, or -1 when it is not running.
+  pid_t Pid(int i) const;
   // Adds a member spec (for MemberAdd tests); returns its index. Not started.
   int AddSpec(const std::string& name);
 
@@ -55,6 +61,7 @@ class TestCluster {
   std::vector<MemberSpec> specs_;
   std::vector<std::string> extra_;
   std::vector<std::vector<std::string>> member_extra_;
+  std::vector<std::vector<std::string>> member_env_;
   std::vector<std::unique_ptr<ChildProcess>> processes_;
   std::vector<std::unique_ptr<client::KvClient>> clients_;
 };

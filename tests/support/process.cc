@@ -51,11 +51,17 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-ChildProcess::ChildProcess(std::vector<std::string> argv, const std::string& log_path)
+ChildProcess::ChildProcess(std::vector<std::string> argv, const std::string& log_path,
+                           std::vector<std::string> env)
     : log_path_(log_path) {
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
+  // Built before fork: the child may only call async-signal-safe functions.
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -67,7 +73,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, const std::string& log
     }
     // Die with the test runner, so a crashed test cannot leave a server behind.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
 }

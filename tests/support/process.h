@@ -31,8 +31,10 @@ class TempDir {
 // test leaves nothing behind.
 class ChildProcess {
  public:
-  // Starts `argv[0]` with the given arguments; stdout and stderr go to `log_path`.
-  ChildProcess(std::vector<std::string> argv, const std::string& log_path);
+  // Starts `argv[0]` with the given arguments; stdout and stderr go to `log_path`. `env` adds
+  // NAME=value entries to the environment it inherits.
+  ChildProcess(std::vector<std::string> argv, const std::string& log_path,
+               std::vector<std::string> env = {});
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
