@@ -2,6 +2,7 @@
 # Configures and builds quorum.
 #   deploy/build.sh                  Release build in build/
 #   deploy/build.sh --sanitize       Debug build with ASan+UBSan in build-asan/
+#   deploy/build.sh --tsan           optimized build with ThreadSanitizer in build-tsan/
 # Extra arguments after the mode go to `cmake --build` (e.g. --target quorumd).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +16,11 @@ if [[ "${1:-}" == "--sanitize" ]]; then
   dir="$root/build-asan"
   cmake -S "$root" -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Debug -DQUORUM_SANITIZE=ON \
     -DQUORUM_BUILD_BENCHMARKS=OFF -DQUORUM_BUILD_PROGRAMS=OFF >/dev/null
+elif [[ "${1:-}" == "--tsan" ]]; then
+  shift
+  dir="$root/build-tsan"
+  cmake -S "$root" -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUORUM_TSAN=ON \
+    -DQUORUM_BUILD_BENCHMARKS=OFF >/dev/null
 else
   dir="$root/build"
   cmake -S "$root" -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -203,6 +203,8 @@ TEST(ApplyPathTest, EntriesProposedBeforeACrashCompleteNoRequestAfterTheRestart)
       kWait));
 
   stalled.Restart();
+  // Proposals made before the member knows a leader would fail at once ("no leader").
+  ASSERT_TRUE(cluster.Client(member).WaitLeader(kWait).ok());
   client::KvClient patient(cluster.spec(member).Endpoint(), std::chrono::seconds(30));
   std::vector<absl::StatusOr<etcdserverpb::PutResponse>> answers(kRequests);
   std::vector<std::thread> writers;
@@ -211,7 +213,7 @@ TEST(ApplyPathTest, EntriesProposedBeforeACrashCompleteNoRequestAfterTheRestart)
         [&, i] { answers[i] = patient.Put("new/" + std::to_string(i), std::to_string(i)); });
   }
   // Once every new put is committed (seen elsewhere), every one of them waits on `member`.
-  ASSERT_TRUE(testing::WaitUntil(
+  const bool committed = testing::WaitUntil(
       [&] {
         etcdserverpb::RangeRequest all;
         all.set_key("new/");
@@ -220,9 +222,10 @@ TEST(ApplyPathTest, EntriesProposedBeforeACrashCompleteNoRequestAfterTheRestart)
         auto r = cluster.Client(other).Range(all);
         return r.ok() && r->count() == kRequests;
       },
-      kWait));
+      kWait);
   stalled.Resume();
   for (auto& w : writers) w.join();
+  ASSERT_TRUE(committed) << "the new puts were not all committed";
 
   for (int i = 0; i < kRequests; ++i) {
     ASSERT_TRUE(answers[i].ok()) << answers[i].status();
@@ -269,6 +272,17 @@ TEST(ApplyPathTest, StalledApplyRefusesProposalsStaysBoundedAndCatchesUp) {
       }
     });
   }
+  // Whatever fails below, the writers stop and are joined.
+  struct StopWriters {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& writers;
+    ~StopWriters() {
+      stop = true;
+      for (auto& w : writers) {
+        if (w.joinable()) w.join();
+      }
+    }
+  } stop_writers{stop, writers};
   auto gap = [&] {
     auto s = cluster.Status(member);
     return s.ok()
