@@ -122,6 +122,11 @@ void PeerSender::Run() {
       if (!stream) {
         if (Stopping()) break;
         DropQueued();
+        if (std::exchange(hello_refused_, false)) {
+          // Connected but refused: waiting for the connection is no backoff here.
+          absl::MutexLock lock(&mu_);
+          mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
+        }
         backoff = std::min(backoff * 2, kMaxBackoff);
         continue;
       }
@@ -215,6 +220,7 @@ std::unique_ptr<PeerSender::Stream> PeerSender::Connect(absl::Duration patience)
   }
   if (!accepted) {
     // Refused (another cluster, wrong member) or the call failed: Finish says which.
+    hello_refused_ = true;
     Close(std::move(stream), /*cancel=*/false, "hello not accepted");
     return nullptr;
   }
@@ -235,7 +241,10 @@ void PeerSender::Close(std::unique_ptr<Stream> stream, bool cancel, const char* 
   if (cancel || Stopping()) return;
   if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
       status.error_message() == kPeerRemovedMessage) {
-    spdlog::warn("member {:x} refused this member: {}", config_.peer_id, kPeerRemovedMessage);
+    if (!outage_logged_) {
+      outage_logged_ = true;
+      spdlog::warn("member {:x} refused this member: {}", config_.peer_id, kPeerRemovedMessage);
+    }
     if (callbacks_->removed) callbacks_->removed();
     return;
   }

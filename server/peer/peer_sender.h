@@ -102,6 +102,8 @@ class PeerSender {
   std::atomic<bool> connected_{false};
   // Whether the current outage has been logged, so a down peer is not logged every retry.
   bool outage_logged_ = false;  // sender thread only
+  // The last Connect reached the peer but its hello was refused (sender thread only).
+  bool hello_refused_ = false;
 
   SnapshotSender snapshots_;
   std::thread thread_;

@@ -45,7 +45,7 @@ pid_t TestCluster::Pid(int i) const {
   return processes_[i] && processes_[i]->running() ? processes_[i]->pid() : -1;
 }
 
-void TestCluster::Start(int i) {
+void TestCluster::Start(int i, bool wait_ready) {
   if (processes_[i] && processes_[i]->running()) return;
   std::vector<std::string> extra = extra_;
   for (const auto& f : member_extra_[i]) extra.push_back(f);
@@ -57,6 +57,7 @@ void TestCluster::Start(int i) {
   auto args = QuorumdArgs(specs_[i], cluster, dir_.path() + "/" + specs_[i].name, extra);
   processes_[i] = std::make_unique<ChildProcess>(args, dir_.path() + "/" + specs_[i].name + ".log",
                                                  member_env_[i]);
+  if (!wait_ready) return;
   auto ready = clients_[i]->WaitReady(std::chrono::seconds(20));
   if (!ready.ok()) {
     throw std::runtime_error("member " + specs_[i].name + " did not start: " + Log(i));

@@ -26,8 +26,9 @@ class TestCluster {
   const MemberSpec& spec(int i) const { return specs_[i]; }
   const std::string& dir() const { return dir_.path(); }
 
-  // Starts member i (fresh or from its data dir) and waits until it answers Status.
-  void Start(int i);
+  // Starts member i (fresh or from its data dir) and, with `wait_ready`, waits until it answers
+  // Status.
+  void Start(int i, bool wait_ready = true);
   void StartAll();
   void Kill(int i);  // kill -9
   bool Running(int i) const;
