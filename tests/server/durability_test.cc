@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "client/kv_client.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
 #include "storage/backend.h"
 #include "storage/raft_log_store.h"
 #include "tests/support/process.h"
@@ -169,6 +170,35 @@ TEST(Durability, UndecodableCommittedEntryStopsTheMember) {
       restarted->Log().find("cannot apply committed entry at index " + std::to_string(bad_index)),
       std::string::npos)
       << restarted->Log();
+}
+
+// A backup being written (Maintenance.Snapshot) when the member is told to stop: the member
+// finishes or drops it and exits cleanly; the backup's work never outlives the member.
+TEST(Durability, MemberStoppedDuringABackupExitsCleanly) {
+  TempDir dir;
+  Quorumd server(dir.path());
+  server.Start();
+  client::KvClient client(server.endpoint());
+  const std::string value(1024, 'v');
+  for (int i = 0; i < 3000; ++i) ASSERT_TRUE(client.Put("k" + std::to_string(i), value).ok());
+
+  auto channel = grpc::CreateChannel(server.endpoint(), grpc::InsecureChannelCredentials());
+  auto stub = etcdserverpb::Maintenance::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto reader = stub->Snapshot(&context, etcdserverpb::SnapshotRequest());
+  etcdserverpb::SnapshotResponse first;
+  std::thread stopper([&] { server.process().Signal(SIGTERM); });
+  (void)reader->Read(&first);
+  stopper.join();
+  std::optional<int> exit_code = server.process().WaitExit(std::chrono::seconds(20));
+  ASSERT_TRUE(exit_code.has_value()) << server.process().Log();
+  EXPECT_EQ(*exit_code, 0) << server.process().Log();
+  context.TryCancel();
+  etcdserverpb::SnapshotResponse rest;
+  while (reader->Read(&rest)) {
+  }
+  (void)reader->Finish();
 }
 
 }  // namespace
