@@ -160,7 +160,9 @@ def run_session(etcdctl, endpoint):
     return results
 
 
-def main():
+def parse_tool_args():
+    """QUORUMD_PATH [--etcd PATH] [--etcdctl PATH] [--keep]; None (and a message) when one of
+    the programs is missing."""
     parser = argparse.ArgumentParser()
     parser.add_argument("quorumd")
     parser.add_argument("--etcd", default=shutil.which("etcd") or "/usr/bin/etcd")
@@ -170,7 +172,14 @@ def main():
     for tool in (args.etcd, args.etcdctl, args.quorumd):
         if not os.path.exists(tool):
             print(f"missing {tool}", file=sys.stderr)
-            return 1
+            return None
+    return args
+
+
+def main():
+    args = parse_tool_args()
+    if args is None:
+        return 1
 
     work = tempfile.mkdtemp(prefix="quorum-compat-")
     servers = []
