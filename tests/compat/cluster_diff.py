@@ -93,7 +93,8 @@ def last_learner(text):
     id, and the learner's id (made from the clock) differs between the two runs."""
     if '"ID":LEARNER' not in text:
         return text
-    listing = json.loads(text.replace('"ID":LEARNER', '"ID":"LEARNER"'))
+    listing = json.loads(
+        text.replace('"ID":LEARNER', '"ID":"LEARNER"').replace('"raft_term":T', '"raft_term":"T"'))
     listing["members"].sort(key=lambda m: m.get("ID") == "LEARNER")
     return json.dumps(listing, separators=(",", ":"))
 
