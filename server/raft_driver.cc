@@ -50,9 +50,18 @@ void RaftDriver::Stop() {
 }
 
 bool RaftDriver::Push(Event event, size_t bytes) {
+  // Transport feedback, transfers and compactions are few and must not be lost (a lost snapshot
+  // report would leave the peer waiting for a snapshot): only requests and peer messages,
+  // which can be refused or resent, count against the bounds.
+  const bool bounded = std::holds_alternative<ProposeEvent>(event) ||
+                       std::holds_alternative<ConfChangeEvent>(event) ||
+                       std::holds_alternative<ReadEvent>(event) ||
+                       std::holds_alternative<StepEvent>(event);
   absl::MutexLock lock(&mu_);
-  if (stopping_ || events_.size() >= kMaxQueuedEvents ||
-      (bytes > 0 && queued_bytes_ > 0 && queued_bytes_ + bytes > kMaxQueuedEventBytes)) {
+  if (stopping_) return false;
+  if (bounded &&
+      (events_.size() >= kMaxQueuedEvents ||
+       (bytes > 0 && queued_bytes_ > 0 && queued_bytes_ + bytes > kMaxQueuedEventBytes))) {
     return false;
   }
   queued_bytes_ += bytes;
