@@ -237,7 +237,7 @@ absl::Status Member::BootstrapOrCheckIdentity() {
   if (config_.initial_cluster_state == "existing") {
     // Joining, after MemberAdd: as etcd, ask the members for the cluster id and for the id the
     // cluster gave this member (found by its peer URLs). The leader then sends the state and
-    // the membership in a snapshot; until then the member knows its peers from --initial-cluster.
+    // the membership in a snapshot; until then the member knows its peers from that answer.
     std::vector<std::string> own_urls = UrlStrings(config_.initial_advertise_peer_urls);
     std::sort(own_urls.begin(), own_urls.end());
     auto cluster = FetchMembers(JoinPeerUrls(), absl::Now() + absl::Seconds(10));
