@@ -49,7 +49,7 @@ void RaftDriver::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool RaftDriver::Push(Event event, size_t bytes) {
+bool RaftDriver::Push(Event& event, size_t bytes) {
   // Transport feedback, transfers and compactions are few and must not be lost (a lost snapshot
   // report would leave the peer waiting for a snapshot): only requests and peer messages,
   // which can be refused or resent, count against the bounds.
@@ -70,32 +70,39 @@ bool RaftDriver::Push(Event event, size_t bytes) {
 }
 
 void RaftDriver::Propose(std::string data, ErrorCallback on_error) {
-  ErrorCallback refused = on_error;
   const size_t bytes = data.size();
-  if (!Push(ProposeEvent{std::move(data), std::move(on_error)}, bytes)) {
-    refused(ErrTooManyRequests());
-  }
+  Event event = ProposeEvent{std::move(data), std::move(on_error)};
+  if (!Push(event, bytes)) std::get<ProposeEvent>(event).on_error(ErrTooManyRequests());
 }
 void RaftDriver::ProposeConfChange(raftpb::ConfChange change, ErrorCallback on_error) {
-  ErrorCallback refused = on_error;
-  if (!Push(ConfChangeEvent{std::move(change), std::move(on_error)})) {
-    refused(ErrTooManyRequests());
-  }
+  Event event = ConfChangeEvent{std::move(change), std::move(on_error)};
+  if (!Push(event)) std::get<ConfChangeEvent>(event).on_error(ErrTooManyRequests());
 }
 void RaftDriver::ReadIndex(std::string ctx, ErrorCallback on_error) {
-  ErrorCallback refused = on_error;
-  if (!Push(ReadEvent{std::move(ctx), std::move(on_error)})) refused(ErrTooManyRequests());
+  Event event = ReadEvent{std::move(ctx), std::move(on_error)};
+  if (!Push(event)) std::get<ReadEvent>(event).on_error(ErrTooManyRequests());
 }
-void RaftDriver::TransferLeadership(uint64_t transferee) { Push(TransferEvent{transferee}); }
+void RaftDriver::TransferLeadership(uint64_t transferee) {
+  Event event = TransferEvent{transferee};
+  Push(event);
+}
 void RaftDriver::Step(raftpb::Message message) {
   size_t bytes = 0;
   for (const auto& entry : message.entries()) bytes += entry.data().size();
-  Push(StepEvent{std::move(message)}, bytes);  // dropped when full: Raft resends
+  Event event = StepEvent{std::move(message)};
+  Push(event, bytes);  // dropped when full: Raft resends
 }
-void RaftDriver::ReportUnreachable(uint64_t peer) { Push(ReportEvent{peer, false, false}); }
-void RaftDriver::ReportSnapshot(uint64_t peer, bool ok) { Push(ReportEvent{peer, true, ok}); }
+void RaftDriver::ReportUnreachable(uint64_t peer) {
+  Event event = ReportEvent{peer, false, false};
+  Push(event);
+}
+void RaftDriver::ReportSnapshot(uint64_t peer, bool ok) {
+  Event event = ReportEvent{peer, true, ok};
+  Push(event);
+}
 void RaftDriver::Compact(uint64_t applied, raftpb::ConfState conf_state, uint64_t keep) {
-  Push(CompactEvent{applied, std::move(conf_state), keep});
+  Event event = CompactEvent{applied, std::move(conf_state), keep};
+  Push(event);
 }
 
 DriverStatus RaftDriver::Status() const {

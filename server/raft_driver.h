@@ -150,9 +150,9 @@ class RaftDriver {
 
   RaftDriver(const Options& options, storage::RaftLogStore* log, PeerTransport* transport,
              Hooks hooks);
-  // Queues `event`, which carries `bytes` of entry data; false when the queue is full or the
-  // driver is stopping.
-  bool Push(Event event, size_t bytes = 0);
+  // Queues `event` (moved from only when queued), which carries `bytes` of entry data; false
+  // when the queue is full or the driver is stopping, and the caller still holds the event.
+  bool Push(Event& event, size_t bytes = 0);
   void Loop();
   void Handle(Event& event);
   // Processes every Ready the node has; returns false on a fatal storage error.
