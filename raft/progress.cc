@@ -10,7 +10,7 @@
 namespace quorum::raft {
 
 void Inflights::Add(uint64_t last_index) {
-  if (Full()) Panic("inflights: add to a full window");
+  if (Full()) Fatal("inflights: add to a full window");
   size_t slot = start_ + count_;
   if (slot >= capacity_) slot -= capacity_;
   if (slot >= buffer_.size())

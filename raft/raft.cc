@@ -48,12 +48,12 @@ Raft::Raft(const Config& c)
       log_(c.storage, c.max_committed_bytes_per_ready),
       tracker_(c.max_inflight_msgs) {
   absl::StatusOr<PersistedState> st = c.storage->InitialState();
-  if (!st.ok()) Panic(absl::StrCat("storage InitialState: ", st.status().ToString()));
+  if (!st.ok()) Fatal(absl::StrCat("storage InitialState: ", st.status().ToString()));
   tracker_.SetConfState(st->conf_state, log_.LastIndex() + 1);
   const raftpb::HardState& hs = st->hard_state;
   if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) {
     if (hs.commit() < log_.committed() || hs.commit() > log_.LastIndex()) {
-      Panic(absl::StrCat("hard state commit ", hs.commit(), " outside [", log_.committed(), ",",
+      Fatal(absl::StrCat("hard state commit ", hs.commit(), " outside [", log_.committed(), ",",
                          log_.LastIndex(), "]"));
     }
     log_.CommitTo(hs.commit());
@@ -133,7 +133,7 @@ void Raft::BecomeFollower(uint64_t term, uint64_t lead) {
 }
 
 void Raft::BecomePreCandidate() {
-  if (role_ == Role::kLeader) Panic("leader cannot become pre-candidate");
+  if (role_ == Role::kLeader) Fatal("leader cannot become pre-candidate");
   // A pre-election changes neither term nor vote (thesis §9.6): a member that
   // cannot win must not force the cluster into a new term.
   tracker_.ResetVotes();
@@ -142,14 +142,14 @@ void Raft::BecomePreCandidate() {
 }
 
 void Raft::BecomeCandidate() {
-  if (role_ == Role::kLeader) Panic("leader cannot become candidate");
+  if (role_ == Role::kLeader) Fatal("leader cannot become candidate");
   Reset(term_ + 1);
   vote_ = id_;
   role_ = Role::kCandidate;
 }
 
 void Raft::BecomeLeader() {
-  if (role_ == Role::kFollower) Panic("follower cannot become leader without an election");
+  if (role_ == Role::kFollower) Fatal("follower cannot become leader without an election");
   Reset(term_);
   lead_ = id_;
   role_ = Role::kLeader;

@@ -9,19 +9,13 @@
 
 namespace quorum::raft {
 
-void Panic(const std::string& what) {
-  std::fprintf(stderr, "quorum raft invariant broken: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::abort();
-}
-
 namespace {
 
 // Storage errors other than the two the contract names mean the log cannot be
 // read; raft cannot make a safe decision without it.
 template <typename T>
 T MustOk(absl::StatusOr<T> v, const char* what) {
-  if (!v.ok()) Panic(absl::StrCat(what, ": ", v.status().ToString()));
+  if (!v.ok()) Fatal(absl::StrCat(what, ": ", v.status().ToString()));
   return *std::move(v);
 }
 
@@ -61,7 +55,7 @@ absl::StatusOr<uint64_t> RaftLog::Term(uint64_t index) const {
   }
   absl::StatusOr<uint64_t> t = storage_->Term(index);
   if (!t.ok() && !IsCompacted(t.status()) && !absl::IsUnavailable(t.status())) {
-    Panic(absl::StrCat("storage Term(", index, "): ", t.status().ToString()));
+    Fatal(absl::StrCat("storage Term(", index, "): ", t.status().ToString()));
   }
   return t;
 }
@@ -93,7 +87,7 @@ std::optional<uint64_t> RaftLog::MaybeAppend(
   if (first_conflict < entries.size()) {
     const uint64_t ci = entries[first_conflict].index();
     if (ci <= committed_) {
-      Panic(absl::StrCat("entry ", ci, " conflicts with a committed entry (committed ", committed_,
+      Fatal(absl::StrCat("entry ", ci, " conflicts with a committed entry (committed ", committed_,
                          ")"));
     }
     Append(std::vector<raftpb::Entry>(entries.begin() + first_conflict, entries.end()));
@@ -106,7 +100,7 @@ uint64_t RaftLog::Append(const std::vector<raftpb::Entry>& entries) {
   if (entries.empty()) return LastIndex();
   const uint64_t after = entries.front().index() - 1;
   if (after < committed_) {
-    Panic(absl::StrCat("append after ", after, " is below committed ", committed_));
+    Fatal(absl::StrCat("append after ", after, " is below committed ", committed_));
   }
   const uint64_t end = unstable_offset_ + unstable_entries_.size();
   if (after + 1 == end) {
@@ -143,7 +137,7 @@ absl::StatusOr<std::vector<raftpb::Entry>> RaftLog::Slice(uint64_t lo, uint64_t 
   if (lo >= hi) return std::vector<raftpb::Entry>();
   if (lo < FirstIndex()) return CompactedError(lo);
   if (hi > LastIndex() + 1) {
-    Panic(absl::StrCat("slice [", lo, ",", hi, ") beyond last index ", LastIndex()));
+    Fatal(absl::StrCat("slice [", lo, ",", hi, ") beyond last index ", LastIndex()));
   }
   std::vector<raftpb::Entry> out;
   uint64_t bytes = 0;
@@ -152,7 +146,7 @@ absl::StatusOr<std::vector<raftpb::Entry>> RaftLog::Slice(uint64_t lo, uint64_t 
         storage_->Entries(lo, std::min(hi, unstable_offset_), max_bytes);
     if (!stored.ok()) {
       if (IsCompacted(stored.status())) return stored.status();
-      Panic(absl::StrCat("storage Entries(", lo, ",", hi, "): ", stored.status().ToString()));
+      Fatal(absl::StrCat("storage Entries(", lo, ",", hi, "): ", stored.status().ToString()));
     }
     out = *std::move(stored);
     // Storage stopped early at the byte limit: do not append past the gap.
@@ -185,7 +179,7 @@ bool RaftLog::MaybeCommit(uint64_t max_index, uint64_t term) {
 void RaftLog::CommitTo(uint64_t index) {
   if (index <= committed_) return;  // commit never moves backwards
   if (index > LastIndex()) {
-    Panic(
+    Fatal(
         absl::StrCat("commit ", index, " beyond last index ", LastIndex(), "; was the log lost?"));
   }
   committed_ = index;
@@ -194,7 +188,7 @@ void RaftLog::CommitTo(uint64_t index) {
 void RaftLog::AppliedTo(uint64_t index) {
   if (index == 0) return;
   if (index > committed_ || index < applied_) {
-    Panic(absl::StrCat("applied ", index, " outside [", applied_, ",", committed_, "]"));
+    Fatal(absl::StrCat("applied ", index, " outside [", applied_, ",", committed_, "]"));
   }
   applied_ = index;
 }

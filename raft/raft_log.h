@@ -11,13 +11,10 @@
 #include <utility>
 #include <vector>
 
+#include "raft/fatal.h"
 #include "raft/log_storage.h"
 
 namespace quorum::raft {
-
-// Aborts the process after printing `what`. Used when a Raft safety invariant
-// is broken: continuing would corrupt replicated state.
-[[noreturn]] void Panic(const std::string& what);
 
 class RaftLog {
  public:

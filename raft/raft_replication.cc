@@ -279,9 +279,9 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
     absl::StatusOr<raftpb::Snapshot> snap = log_.Snapshot();
     if (!snap.ok()) {
       if (absl::IsUnavailable(snap.status())) return false;  // being produced
-      Panic(absl::StrCat("snapshot for ", to, ": ", snap.status().ToString()));
+      Fatal(absl::StrCat("snapshot for ", to, ": ", snap.status().ToString()));
     }
-    if (snap->metadata().index() == 0) Panic("log compacted but no snapshot available");
+    if (snap->metadata().index() == 0) Fatal("log compacted but no snapshot available");
     m.set_type(raftpb::MSG_SNAPSHOT);
     pr->BecomeSnapshot(snap->metadata().index());
     *m.mutable_snapshot() = *std::move(snap);

@@ -106,7 +106,7 @@ bool RawNode::HasReady() const {
 }
 
 Ready RawNode::GetReady() {
-  if (pending_ack_) Panic("GetReady called again before Advance");
+  if (pending_ack_) Fatal("GetReady called again before Advance");
   raft_->FlushReads();
   Ready rd;
   Acknowledgement ack;

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
+#include "raft/fatal.h"
 #include "server/config.h"
 #include "server/member.h"
 #include "server/services.h"
@@ -40,6 +41,9 @@ int Run(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(
       config->log_level == "fatal" || config->log_level == "panic" ? "critical"
                                                                    : config->log_level));
+
+  // A fatal stop writes to stderr itself; flush what the log holds before it.
+  quorum::SetFatalObserver([](std::string_view) { spdlog::default_logger()->flush(); });
 
   // Block the stop signals before any thread starts so that only sigwait below sees them.
   sigset_t stop_signals;

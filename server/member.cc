@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "proto/etcd_errors.h"
+#include "raft/fatal.h"
 #include "server/db_snapshot.h"
 #include "server/identity.h"
 #include "server/membership_peer.h"
@@ -792,12 +793,10 @@ namespace {
 // record: stop. Skipping it would leave this member's state different from the others' without
 // anyone noticing (etcd panics the same way on an entry it cannot unmarshal).
 [[noreturn]] void CannotApply(const raftpb::Entry& entry, std::string_view why) {
-  spdlog::critical(
-      "cannot apply committed entry at index {} (term {}): {}; stopping, since going on "
-      "without it would leave this member's state different from the other members'",
-      entry.index(), entry.term(), why);
-  spdlog::default_logger()->flush();
-  std::abort();
+  Fatal(absl::StrCat("cannot apply committed entry at index ", entry.index(), " (term ",
+                     entry.term(), "): ", std::string(why),
+                     "; stopping, since going on without it would leave this member's state "
+                     "different from the other members'"));
 }
 
 }  // namespace

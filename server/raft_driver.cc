@@ -1,10 +1,10 @@
 #include "server/raft_driver.h"
 
-#include <cstdlib>
-
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "proto/etcd_errors.h"
+#include "raft/fatal.h"
 #include "server/peer/transport.h"
 #include "spdlog/spdlog.h"
 
@@ -178,15 +178,12 @@ void RaftDriver::Loop() {
       // After a stall (a long fsync), don't fire a burst of ticks: that would start elections.
       if (next_tick < now) next_tick = now + absl::FromChrono(options_.tick);
     }
-    if (!DrainReady()) {
-      spdlog::critical("raft log write failed; stopping to avoid acknowledging lost data");
-      std::abort();
-    }
+    DrainReady();
     PublishStatus();
   }
 }
 
-bool RaftDriver::DrainReady() {
+void RaftDriver::DrainReady() {
   while (node_->HasReady()) {
     raft::Ready ready = node_->GetReady();
     // Before this Ready's messages go out: a follower that learns a commit index from them
@@ -204,9 +201,8 @@ bool RaftDriver::DrainReady() {
     if (ready.snapshot.has_value()) {
       absl::Status installed = hooks_.install_snapshot(*ready.snapshot);
       if (!installed.ok()) {
-        spdlog::critical("installing snapshot at {}: {}", ready.snapshot->metadata().index(),
-                         installed.ToString());
-        return false;
+        Fatal(absl::StrCat("installing snapshot at ", ready.snapshot->metadata().index(), ": ",
+                           installed.ToString()));
       }
     }
     // A leader may send its appends while its own write runs (Raft thesis §10.2.1): commit is
@@ -217,10 +213,8 @@ bool RaftDriver::DrainReady() {
     if (leader) transport_->Send(std::move(ready.messages));
     absl::Status saved = log_->Save(ready.snapshot, ready.entries, ready.hard_state,
                                     ready.must_sync && options_.sync);
-    if (!saved.ok()) {
-      spdlog::critical("raft log save: {}", saved.ToString());
-      return false;
-    }
+    // A log write that failed may have been partly done: going on could acknowledge lost data.
+    if (!saved.ok()) Fatal(absl::StrCat("raft log save: ", saved.ToString()));
     if (!leader) transport_->Send(std::move(ready.messages));
 
     if (!ready.committed_entries.empty()) {
@@ -242,7 +236,6 @@ bool RaftDriver::DrainReady() {
     for (const auto& read : ready.read_states) hooks_.read_ready(read.index, read.request_ctx);
     node_->Advance();
   }
-  return true;
 }
 
 void RaftDriver::PublishStatus() {

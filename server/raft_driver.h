@@ -155,8 +155,8 @@ class RaftDriver {
   bool Push(Event& event, size_t bytes = 0);
   void Loop();
   void Handle(Event& event);
-  // Processes every Ready the node has; returns false on a fatal storage error.
-  bool DrainReady();
+  // Processes every Ready the node has; stops the process (Fatal) if the log cannot be written.
+  void DrainReady();
   void PublishStatus();
 
   const Options options_;

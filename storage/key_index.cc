@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "storage/invariant.h"
+#include "raft/fatal.h"
 
 namespace quorum::storage {
 namespace {
@@ -26,7 +26,7 @@ void AppendRevision(std::string_view key, KeyHistory& history, Revision rev) {
     }
   }
   if (last_nonempty != nullptr && !(rev > last_nonempty->revs.back())) {
-    InvariantBroken(absl::StrCat("put of key '", std::string(key), "' at revision ", rev.main, "/",
+    Fatal(absl::StrCat("put of key '", std::string(key), "' at revision ", rev.main, "/",
                                  rev.sub, " is not above its last revision ",
                                  last_nonempty->revs.back().main, "/",
                                  last_nonempty->revs.back().sub));

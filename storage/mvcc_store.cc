@@ -9,7 +9,7 @@
 #include "google/protobuf/wire_format_lite.h"
 #include "proto/etcd_errors.h"
 #include "rocksdb/iterator.h"
-#include "storage/invariant.h"
+#include "raft/fatal.h"
 #include "storage/write_txn.h"
 
 namespace quorum::storage {
@@ -248,7 +248,7 @@ absl::Status MvccStore::Commit(WriteTxn& txn, const ApplyMeta& meta) {
       if (event.type() == mvccpb::Event::PUT) {
         index_.Put(event.kv().key(), at, event.kv().lease(), std::move(txn.pending.records[sub]));
       } else if (!index_.Tombstone(event.kv().key(), at)) {
-        InvariantBroken(absl::StrCat("delete of key '", event.kv().key(), "' at revision ", rev,
+        Fatal(absl::StrCat("delete of key '", event.kv().key(), "' at revision ", rev,
                                      " but the key is not live in the index"));
       }
     }
