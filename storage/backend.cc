@@ -208,4 +208,14 @@ uint64_t Backend::SizeBytes() const {
   return total;
 }
 
+absl::Status Backend::Defragment() {
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (ColumnFamily family : {ColumnFamily::kKv, ColumnFamily::kMeta, ColumnFamily::kRaftLog}) {
+    rocksdb::Status s = db_->CompactRange(options, Family(family), nullptr, nullptr);
+    if (!s.ok()) return FromRocksStatus(s, "defragment");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace quorum::storage

@@ -69,6 +69,10 @@ class Backend {
   // Same with an explicit durability choice, for writes whose loss a later replay repairs.
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
 
+  // Rewrites the keyspace, meta and Raft log families in full, so that space held by deleted
+  // and overwritten records goes back to the file system (etcd's defragment).
+  absl::Status Defragment();
+
   // Bytes the database occupies: live SST files plus memtables, over all families. Cheap enough
   // to call per request (quota checks, Status.dbSize).
   uint64_t SizeBytes() const;

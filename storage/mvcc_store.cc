@@ -8,8 +8,8 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "proto/etcd_errors.h"
-#include "rocksdb/iterator.h"
 #include "raft/fatal.h"
+#include "rocksdb/iterator.h"
 #include "storage/write_txn.h"
 
 namespace quorum::storage {
@@ -249,7 +249,7 @@ absl::Status MvccStore::Commit(WriteTxn& txn, const ApplyMeta& meta) {
         index_.Put(event.kv().key(), at, event.kv().lease(), std::move(txn.pending.records[sub]));
       } else if (!index_.Tombstone(event.kv().key(), at)) {
         Fatal(absl::StrCat("delete of key '", event.kv().key(), "' at revision ", rev,
-                                     " but the key is not live in the index"));
+                           " but the key is not live in the index"));
       }
     }
     current_rev_ = rev;
@@ -264,13 +264,14 @@ absl::Status MvccStore::Persist(rocksdb::WriteBatch* batch) {
   return backend_->Write(batch, backend_->sync_writes() && options_.sync_writes);
 }
 
-absl::Status MvccStore::MarkApplied(const ApplyMeta& meta) { return MarkApplied(meta, nullptr); }
+absl::Status MvccStore::MarkApplied(const ApplyMeta& meta) {
+  return MarkApplied(meta, RecordChanges());
+}
 
-absl::Status MvccStore::MarkApplied(const ApplyMeta& meta,
-                                    const std::function<void(rocksdb::WriteBatch*)>& extra) {
+absl::Status MvccStore::MarkApplied(const ApplyMeta& meta, const RecordChanges& records) {
   absl::MutexLock write_lock(&write_mu_);
   WriteTxn txn(CurrentRevision());
-  if (extra) extra(&txn.batch);
+  records.AddTo(backend_, &txn.batch);
   return Commit(txn, meta);
 }
 

@@ -33,6 +33,7 @@
 #include "mvccpb/kv.pb.h"
 #include "storage/backend.h"
 #include "storage/key_index.h"
+#include "storage/schema.h"
 
 namespace quorum::storage {
 
@@ -110,10 +111,10 @@ class MvccStore {
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(
       const etcdserverpb::DeleteRangeRequest& req, const ApplyMeta& meta);
   // Deletes every listed key that is live, all in one revision (none if none was live), and
-  // adds `extra`'s records to the same batch (a lease revoke: the keys and the lease record go
-  // together). `extra` runs under the writer lock and must not call the store's write methods.
+  // writes `records` in the same batch (a lease revoke: the keys and the lease record go
+  // together).
   absl::Status DeleteKeys(const std::vector<std::string>& keys, const ApplyMeta& meta,
-                          const std::function<void(rocksdb::WriteBatch*)>& extra);
+                          const RecordChanges& records);
   // etcd Txn: compares (nested ones included) are evaluated against the state before the txn;
   // all writes of the chosen branches form one revision (none if nothing was written); a read
   // after a write in the same txn sees that write.
@@ -134,11 +135,9 @@ class MvccStore {
 
   // Records that the entry at `meta` was applied without changing any key.
   absl::Status MarkApplied(const ApplyMeta& meta);
-  // The same, with the records `extra` adds to the batch (membership records, the Raft conf
-  // state) written atomically with the applied position, so a restart sees both or neither.
-  // `extra` runs under the store's writer lock: it must not call the store's write methods.
-  absl::Status MarkApplied(const ApplyMeta& meta,
-                           const std::function<void(rocksdb::WriteBatch*)>& extra);
+  // The same, with state records (membership, alarms, leases, the Raft conf state) written
+  // atomically with the applied position, so a restart sees both or neither.
+  absl::Status MarkApplied(const ApplyMeta& meta, const RecordChanges& records);
 
   // etcd HashKV: crc32c over the kv records up to `revision` (0: current) that a compaction at
   // or below it keeps; equal histories give equal hashes (and etcd's own hash).

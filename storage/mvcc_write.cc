@@ -191,7 +191,7 @@ absl::StatusOr<etcdserverpb::DeleteRangeResponse> MvccStore::DeleteRange(
 }
 
 absl::Status MvccStore::DeleteKeys(const std::vector<std::string>& keys, const ApplyMeta& meta,
-                                   const std::function<void(rocksdb::WriteBatch*)>& extra) {
+                                   const RecordChanges& records) {
   absl::MutexLock write_lock(&write_mu_);
   WriteTxn txn(CurrentRevision());
   etcdserverpb::DeleteRangeRequest req;
@@ -202,7 +202,7 @@ absl::Status MvccStore::DeleteKeys(const std::vector<std::string>& keys, const A
       return resp.status();
     }
   }
-  if (extra) extra(&txn.batch);
+  records.AddTo(backend_, &txn.batch);
   return Commit(txn, meta);
 }
 

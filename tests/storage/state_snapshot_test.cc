@@ -146,16 +146,13 @@ class StateSnapshotTest : public ::testing::Test {
     source_.Raw(ColumnFamily::kMembers, "member/a", "A");
     source_.Raw(ColumnFamily::kMembers, "member/b", "B");
     // The last applied entry is a membership change: records and conf state with the index.
-    ASSERT_TRUE(source_.store
-                    ->MarkApplied(source_.Next(),
-                                  [&](rocksdb::WriteBatch* batch) {
-                                    batch->Put(source_.backend->Family(ColumnFamily::kMembers),
-                                               "member/c", "C");
-                                    RaftLogStore::PutConfState(
-                                        Voters({1, 2, 3}), batch,
-                                        source_.backend->Family(ColumnFamily::kRaftLog));
-                                  })
-                    .ok());
+    RecordChanges records;
+    etcdserverpb::Member c;
+    c.set_id(3);
+    c.set_name("c");
+    records.PutMember(c);
+    records.PutConfState(Voters({1, 2, 3}));
+    ASSERT_TRUE(source_.store->MarkApplied(source_.Next(), records).ok());
   }
 
   // Other data on the receiving side, all of which must go (but its identity).
@@ -426,16 +423,13 @@ TEST_F(StateSnapshotTest, MarkAppliedWritesItsExtraRecordsInTheSameBatch) {
   source_.Put("a", "1");
   rocksdb::DB* db = source_.backend->db();
   rocksdb::SequenceNumber since = db->GetLatestSequenceNumber();
-  ASSERT_TRUE(source_.store
-                  ->MarkApplied(ApplyMeta{40, 3},
-                                [&](rocksdb::WriteBatch* batch) {
-                                  batch->Put(source_.backend->Family(ColumnFamily::kMembers),
-                                             "member/x", "X");
-                                  RaftLogStore::PutConfState(
-                                      Voters({1, 4}), batch,
-                                      source_.backend->Family(ColumnFamily::kRaftLog));
-                                })
-                  .ok());
+  RecordChanges records;
+  etcdserverpb::Member x;
+  x.set_id(4);
+  x.set_name("x");
+  records.PutMember(x);
+  records.PutConfState(Voters({1, 4}));
+  ASSERT_TRUE(source_.store->MarkApplied(ApplyMeta{40, 3}, records).ok());
   std::unique_ptr<rocksdb::TransactionLogIterator> wal;
   ASSERT_TRUE(db->GetUpdatesSince(since + 1, &wal).ok());
   std::vector<std::vector<uint32_t>> batches;
@@ -454,7 +448,10 @@ TEST_F(StateSnapshotTest, MarkAppliedWritesItsExtraRecordsInTheSameBatch) {
   source_.Close();
   source_.Open();
   EXPECT_EQ(source_.store->Applied(), (ApplyMeta{40, 3}));
-  EXPECT_EQ(source_.Family(ColumnFamily::kMembers).at("member/x"), "X");
+  absl::StatusOr<MembershipRecords> membership = LoadMembership(source_.backend.get());
+  ASSERT_TRUE(membership.ok());
+  ASSERT_EQ(membership->members.size(), 1u);
+  EXPECT_EQ(membership->members[0].name(), "x");
   EXPECT_EQ(RaftLogStore::ReadConfState(source_.backend.get(), nullptr)->voters_size(), 2);
 }
 
