@@ -5,66 +5,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/etcd_errors.h"
+#include "raft/fatal.h"
+#include "server/identity.h"
+#include "spdlog/spdlog.h"
 
 namespace quorum::server {
-
-namespace {
-constexpr char kAlarmPrefix[] = "alarm/";
-}  // namespace
-
-std::string AlarmSet::Key(const etcdserverpb::AlarmMember& alarm) {
-  return absl::StrCat(kAlarmPrefix, alarm.memberid(), "/", static_cast<int>(alarm.alarm()));
-}
-
-absl::Status AlarmSet::Load(storage::Backend* backend) {
-  std::vector<etcdserverpb::AlarmMember> alarms;
-  std::unique_ptr<rocksdb::Iterator> it(backend->db()->NewIterator(
-      rocksdb::ReadOptions(), backend->Family(storage::ColumnFamily::kMembers)));
-  for (it->Seek(kAlarmPrefix); it->Valid() && it->key().starts_with(kAlarmPrefix); it->Next()) {
-    etcdserverpb::AlarmMember alarm;
-    if (!alarm.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("corrupt alarm record");
-    }
-    alarms.push_back(alarm);
-  }
-  if (!it->status().ok()) return storage::FromRocksStatus(it->status(), "reading alarms");
-  absl::MutexLock lock(&mu_);
-  alarms_ = std::move(alarms);
-  return absl::OkStatus();
-}
-
-bool AlarmSet::Has(etcdserverpb::AlarmType type) const {
-  absl::MutexLock lock(&mu_);
-  return std::any_of(alarms_.begin(), alarms_.end(),
-                     [&](const auto& a) { return a.alarm() == type; });
-}
-
-std::vector<etcdserverpb::AlarmMember> AlarmSet::List() const {
-  absl::MutexLock lock(&mu_);
-  return alarms_;
-}
-
-bool AlarmSet::Activate(uint64_t member_id, etcdserverpb::AlarmType type) {
-  absl::MutexLock lock(&mu_);
-  for (const auto& a : alarms_) {
-    if (a.memberid() == member_id && a.alarm() == type) return false;
-  }
-  etcdserverpb::AlarmMember alarm;
-  alarm.set_memberid(member_id);
-  alarm.set_alarm(type);
-  alarms_.push_back(alarm);
-  return true;
-}
-
-bool AlarmSet::Deactivate(uint64_t member_id, etcdserverpb::AlarmType type) {
-  absl::MutexLock lock(&mu_);
-  auto it = std::find_if(alarms_.begin(), alarms_.end(), [&](const auto& a) {
-    return a.memberid() == member_id && a.alarm() == type;
-  });
-  if (it == alarms_.end()) return false;
-  alarms_.erase(it);
-  return true;
-}
 
 namespace {
 
@@ -96,7 +41,7 @@ bool TxnHasPut(const etcdserverpb::TxnRequest& txn) {
 }
 
 bool Applier::RejectedByNoSpace(const internalpb::InternalRequest& request) const {
-  return alarms_->Has(etcdserverpb::NOSPACE) && GrowsDatabase(request);
+  return state_.alarms->Has(etcdserverpb::NOSPACE) && GrowsDatabase(request);
 }
 
 bool GrowsDatabase(const internalpb::InternalRequest& request) {
@@ -111,11 +56,112 @@ bool GrowsDatabase(const internalpb::InternalRequest& request) {
   }
 }
 
+namespace {
+
+// True when `status`, returned for a committed entry, is not the request's refusal (which every
+// member gives alike) but this member failing to apply it: its storage failed ("storage: ..."),
+// or it does not know the request type. Such an entry must not be skipped.
 bool CannotApplyHere(const absl::Status& status) {
   return absl::StartsWith(status.message(), "storage: ") ||
          status.code() == absl::StatusCode::kUnimplemented ||
          status.code() == absl::StatusCode::kDataLoss ||
          status.code() == absl::StatusCode::kInternal;
+}
+
+// The one policy for a committed entry this member cannot apply or whose position it cannot
+// record: stop (etcd panics the same way on an entry it cannot unmarshal).
+[[noreturn]] void CannotApply(const raftpb::Entry& entry, const std::string& why) {
+  Fatal(absl::StrCat("cannot apply committed entry at index ", entry.index(), " (term ",
+                     entry.term(), "): ", why,
+                     "; stopping, since going on without it would leave this member's state "
+                     "different from the other members'"));
+}
+
+std::vector<std::string> PeerUrls(const etcdserverpb::Member& m) {
+  return {m.peerurls().begin(), m.peerurls().end()};
+}
+
+}  // namespace
+
+void Applier::Apply(const raftpb::Entry& entry, const std::optional<raftpb::ConfState>& conf_state,
+                    ApplyEffects* effects) {
+  storage::MvccStore* store = state_.store;
+  if (entry.index() <= store->Applied().index) return;
+  storage::ApplyMeta meta{entry.index(), entry.term()};
+  if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {
+    ApplyConfChange(entry, conf_state.value_or(conf_state_), effects);
+    return;
+  }
+  if (entry.data().empty()) {
+    // A new leader's empty entry: it only moves the index.
+    if (auto s = store->MarkApplied(meta); !s.ok()) CannotApply(entry, s.ToString());
+    effects->leader_entry_term = entry.term();
+    return;
+  }
+  internalpb::InternalRequest request;
+  if (!request.ParseFromString(entry.data())) CannotApply(entry, "the entry cannot be decoded");
+  ApplyResult result = request.has_member_update()
+                           ? ApplyMemberUpdate(request.member_update().member(), meta, effects)
+                           : ApplyRequest(request, meta);
+  if (CannotApplyHere(result.status)) CannotApply(entry, result.status.ToString());
+  if (store->Applied().index < entry.index()) {
+    CannotApply(entry, "its position was not recorded: " + result.status.ToString());
+  }
+  if (request.proposer() == member_id_) {
+    effects->completions.emplace_back(request.id(), std::move(result));
+  }
+}
+
+ApplyResult Applier::ApplyMemberUpdate(const etcdserverpb::Member& update,
+                                       const storage::ApplyMeta& meta, ApplyEffects* effects) {
+  // Name and URLs change; whether it votes is Raft's business and stays as recorded.
+  ApplyResult result;
+  std::optional<etcdserverpb::Member> member = state_.membership->Find(update.id());
+  if (!member.has_value()) {
+    result.status = state_.store->MarkApplied(meta);
+    if (result.status.ok()) result.status = ErrMemberNotFound();
+    return result;
+  }
+  member->set_name(update.name());
+  *member->mutable_peerurls() = update.peerurls();
+  *member->mutable_clienturls() = update.clienturls();
+  storage::RecordChanges records;
+  state_.membership->Upsert(*member, &records);
+  result.status = state_.store->MarkApplied(meta, records);
+  if (member->id() != member_id_) effects->peers.push_back({member->id(), PeerUrls(*member)});
+  return result;
+}
+
+void Applier::ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState& conf_state,
+                              ApplyEffects* effects) {
+  storage::ApplyMeta meta{entry.index(), entry.term()};
+  raftpb::ConfChange change;
+  internalpb::ConfChangeContext context;
+  if (!change.ParseFromString(entry.data()) || !context.ParseFromString(change.context())) {
+    CannotApply(entry, "the membership change cannot be decoded");
+  }
+  const bool remove = change.type() == raftpb::CONF_CHANGE_REMOVE;
+  etcdserverpb::Member member = context.member();
+  storage::RecordChanges records;
+  if (remove) {
+    state_.membership->Remove(change.node_id(), &records);
+  } else {
+    member.set_islearner(change.type() == raftpb::CONF_CHANGE_ADD_LEARNER);
+    state_.membership->Upsert(member, &records);
+  }
+  records.PutConfState(conf_state);
+  if (auto s = state_.store->MarkApplied(meta, records); !s.ok()) CannotApply(entry, s.ToString());
+  conf_state_ = conf_state;
+  if (change.node_id() != member_id_) {
+    effects->peers.push_back(
+        {change.node_id(), remove ? std::vector<std::string>{} : PeerUrls(member), remove});
+  }
+  spdlog::info("membership change at index {}: {} {} ({})", entry.index(),
+               remove ? "removed" : "added", IdToHex(change.node_id()), member.name());
+  if (context.proposer() == member_id_) {
+    effects->completions.emplace_back(context.id(), ApplyResult{});
+  }
+  if (remove && change.node_id() == member_id_) effects->removed_self = true;
 }
 
 namespace {
@@ -133,28 +179,29 @@ ApplyResult FromStatusOr(absl::StatusOr<Response> result) {
 
 }  // namespace
 
-ApplyResult Applier::Apply(const internalpb::InternalRequest& request,
-                           const storage::ApplyMeta& meta) {
+ApplyResult Applier::ApplyRequest(const internalpb::InternalRequest& request,
+                                  const storage::ApplyMeta& meta) {
   using internalpb::InternalRequest;
+  storage::MvccStore* store = state_.store;
   if (RejectedByNoSpace(request)) {
     ApplyResult rejected;
     rejected.status = ErrNoSpace();
-    if (auto s = store_->MarkApplied(meta); !s.ok()) rejected.status = s;
+    if (auto s = store->MarkApplied(meta); !s.ok()) rejected.status = s;
     return rejected;
   }
   ApplyResult result;
   switch (request.request_case()) {
     case InternalRequest::kPut:
-      result = FromStatusOr(store_->Put(request.put(), meta));
+      result = FromStatusOr(store->Put(request.put(), meta));
       break;
     case InternalRequest::kDeleteRange:
-      result = FromStatusOr(store_->DeleteRange(request.delete_range(), meta));
+      result = FromStatusOr(store->DeleteRange(request.delete_range(), meta));
       break;
     case InternalRequest::kTxn:
-      result = FromStatusOr(store_->Txn(request.txn(), meta));
+      result = FromStatusOr(store->Txn(request.txn(), meta));
       break;
     case InternalRequest::kCompaction:
-      result = FromStatusOr(store_->Compact(request.compaction(), meta));
+      result = FromStatusOr(store->Compact(request.compaction(), meta));
       break;
     case InternalRequest::kAlarm:
       return ApplyAlarm(request.alarm(), meta);
@@ -172,8 +219,8 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& request,
   // entry is not applied again after a restart. A failure of the storage itself is not a
   // refusal: the member stops, and applies the entry again when it restarts.
   if (!result.status.ok() && !CannotApplyHere(result.status) &&
-      store_->Applied().index < meta.index) {
-    if (auto s = store_->MarkApplied(meta); !s.ok()) result.status = s;
+      store->Applied().index < meta.index) {
+    if (auto s = store->MarkApplied(meta); !s.ok()) result.status = s;
   }
   return result;
 }
@@ -187,18 +234,19 @@ ApplyResult Applier::ApplyAlarm(const etcdserverpb::AlarmRequest& alarm,
   record.set_alarm(alarm.alarm());
   bool activate = alarm.action() == etcdserverpb::AlarmRequest::ACTIVATE;
   bool deactivate = alarm.action() == etcdserverpb::AlarmRequest::DEACTIVATE;
-  result.status = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
-    if (activate) batch->Put(families_.alarms, AlarmSet::Key(record), record.SerializeAsString());
-    if (deactivate) batch->Delete(families_.alarms, AlarmSet::Key(record));
-  });
+  storage::RecordChanges records;
+  if (activate) records.PutAlarm(record);
+  if (deactivate) records.DeleteAlarm(record);
+  result.status = state_.store->MarkApplied(meta, records);
+  AlarmSet* alarms = state_.alarms;
   // etcd's answers: a GET lists the alarms of the asked type (every alarm for NONE, whatever
   // the member id); ACTIVATE and DEACTIVATE list the alarm only if it changed.
   if (activate) {
-    if (alarms_->Activate(alarm.memberid(), alarm.alarm())) *response->add_alarms() = record;
+    if (alarms->Activate(alarm.memberid(), alarm.alarm())) *response->add_alarms() = record;
   } else if (deactivate) {
-    if (alarms_->Deactivate(alarm.memberid(), alarm.alarm())) *response->add_alarms() = record;
+    if (alarms->Deactivate(alarm.memberid(), alarm.alarm())) *response->add_alarms() = record;
   } else {
-    for (const auto& a : alarms_->List()) {
+    for (const auto& a : alarms->List()) {
       if (alarm.alarm() == etcdserverpb::NONE || a.alarm() == alarm.alarm()) {
         *response->add_alarms() = a;
       }
@@ -211,20 +259,20 @@ ApplyResult Applier::ApplyAlarm(const etcdserverpb::AlarmRequest& alarm,
 ApplyResult Applier::ApplyLeaseGrant(const etcdserverpb::LeaseGrantRequest& grant,
                                      const storage::ApplyMeta& meta) {
   ApplyResult result;
-  absl::StatusOr<int64_t> ttl = lessor_->CheckGrant(grant.id(), grant.ttl());
+  absl::StatusOr<int64_t> ttl = state_.lessor->CheckGrant(grant.id(), grant.ttl());
   if (!ttl.ok()) {
     result.status = ttl.status();
     return result;
   }
-  result.status = store_->MarkApplied(meta, [&](rocksdb::WriteBatch* batch) {
-    Lessor::PutRecord(families_.leases, grant.id(), *ttl, batch);
-  });
+  storage::RecordChanges records;
+  records.PutLease(grant.id(), *ttl);
+  result.status = state_.store->MarkApplied(meta, records);
   if (!result.status.ok()) return result;
-  lessor_->Granted(grant.id(), *ttl);
+  state_.lessor->Granted(grant.id(), *ttl);
   auto response = std::make_unique<etcdserverpb::LeaseGrantResponse>();
   response->set_id(grant.id());
   response->set_ttl(*ttl);
-  response->mutable_header()->set_revision(store_->CurrentRevision());
+  response->mutable_header()->set_revision(state_.store->CurrentRevision());
   result.response = std::move(response);
   return result;
 }
@@ -232,19 +280,19 @@ ApplyResult Applier::ApplyLeaseGrant(const etcdserverpb::LeaseGrantRequest& gran
 ApplyResult Applier::ApplyLeaseRevoke(const etcdserverpb::LeaseRevokeRequest& revoke,
                                       const storage::ApplyMeta& meta) {
   ApplyResult result;
-  if (!lessor_->Exists(revoke.id())) {
+  Lessor* lessor = state_.lessor;
+  if (!lessor->Exists(revoke.id())) {
     result.status = ErrLeaseNotFound();
     return result;
   }
   // etcd deletes the attached keys in key order, all in one revision, with the lease record.
-  result.status =
-      store_->DeleteKeys(lessor_->Keys(revoke.id()), meta, [&](rocksdb::WriteBatch* batch) {
-        batch->Delete(families_.leases, Lessor::RecordKey(revoke.id()));
-      });
+  storage::RecordChanges records;
+  records.DeleteLease(revoke.id());
+  result.status = state_.store->DeleteKeys(lessor->Keys(revoke.id()), meta, records);
   if (!result.status.ok()) return result;
-  lessor_->Revoked(revoke.id());
+  lessor->Revoked(revoke.id());
   auto response = std::make_unique<etcdserverpb::LeaseRevokeResponse>();
-  response->mutable_header()->set_revision(store_->CurrentRevision());
+  response->mutable_header()->set_revision(state_.store->CurrentRevision());
   result.response = std::move(response);
   return result;
 }

@@ -1,65 +1,82 @@
-// The apply step: turns one committed internal request into its effect on the member's state
-// (MVCC store, alarms) and the response for the proposer. Called by the single apply thread, in
-// log order, with the entry's position so that the change and the applied index land together.
+// The apply step: turns each committed log entry, in log order, into its effect on the member's
+// state: keyspace writes, leases, alarms, member updates and membership changes, each written
+// with the entry's log position in one batch, so a restart neither loses nor repeats an entry.
+// Called by the member's single apply thread. What the member must do beyond its state (answer
+// the proposer, reconnect peers, promote the lessor, stop because it was removed) comes back as
+// ApplyEffects; the applier itself touches no thread, transport or process.
+//
+// Failure policy: a request every member refuses alike (compacted, lease not found, NOSPACE)
+// is an answer for the proposer and the entry counts as applied. A committed entry this member
+// cannot decode or cannot record stops the process (quorum::Fatal): skipping it would leave
+// this member's state different from the others' without anyone noticing.
 #ifndef QUORUM_SERVER_APPLIER_H_
 #define QUORUM_SERVER_APPLIER_H_
 
-#include <memory>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "etcdserverpb/rpc.pb.h"
-#include "google/protobuf/message.h"
 #include "internalpb/internal.pb.h"
+#include "raftpb/raft.pb.h"
+#include "server/alarm_set.h"
+#include "server/apply_result.h"
 #include "server/lessor.h"
+#include "server/membership.h"
 #include "storage/mvcc_store.h"
 
 namespace quorum::server {
 
-struct ApplyResult {
-  absl::Status status;
-  // The typed response (PutResponse, TxnResponse, ...) matching the request; null on error.
-  std::unique_ptr<google::protobuf::Message> response;
-};
-
-// Alarms raised in the cluster, per member as etcd keeps them. Readable from any thread. They
-// are state like any other: applied from the log, kept in the members family (so they survive
-// a restart and travel in snapshots).
-class AlarmSet {
- public:
-  // Replaces the set with what `backend` holds.
-  absl::Status Load(storage::Backend* backend);
-  // The record that stores `alarm` (for the applier's batch).
-  static std::string Key(const etcdserverpb::AlarmMember& alarm);
-
-  bool Has(etcdserverpb::AlarmType type) const;
-  std::vector<etcdserverpb::AlarmMember> List() const;
-  // Returns true when the set changed.
-  bool Activate(uint64_t member_id, etcdserverpb::AlarmType type);
-  bool Deactivate(uint64_t member_id, etcdserverpb::AlarmType type);
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<etcdserverpb::AlarmMember> alarms_ ABSL_GUARDED_BY(mu_);
+// What applying a run of entries asks of the member, gathered across the run.
+struct ApplyEffects {
+  // Results for the proposals this member made (by request id), in log order.
+  std::vector<std::pair<uint64_t, ApplyResult>> completions;
+  // Peers whose address changed or who joined (urls set) or left (urls empty), in log order.
+  struct PeerChange {
+    uint64_t id = 0;
+    std::vector<std::string> urls;
+    bool removed = false;
+  };
+  std::vector<PeerChange> peers;
+  // The term of the last leader's empty entry applied (0: none): the lessor may be promoted.
+  uint64_t leader_entry_term = 0;
+  // This member was removed from the cluster: it must stop serving and stop.
+  bool removed_self = false;
 };
 
 class Applier {
  public:
-  struct Families {
-    rocksdb::ColumnFamilyHandle* alarms = nullptr;
-    rocksdb::ColumnFamilyHandle* leases = nullptr;
+  struct State {
+    storage::MvccStore* store = nullptr;
+    AlarmSet* alarms = nullptr;
+    Lessor* lessor = nullptr;
+    Membership* membership = nullptr;
   };
-  Applier(storage::MvccStore* store, AlarmSet* alarms, Lessor* lessor, Families families)
-      : store_(store), alarms_(alarms), lessor_(lessor), families_(families) {}
+  // `conf_state` is the Raft membership as of the store's applied index.
+  Applier(uint64_t member_id, State state, raftpb::ConfState conf_state)
+      : member_id_(member_id), state_(state), conf_state_(std::move(conf_state)) {}
 
-  // Applies `request` at log position `meta`. Errors that etcd returns from apply (compacted,
-  // lease not found, NOSPACE while the alarm is raised) come back in the result; the applied
-  // index advances either way, so a rejected entry is never applied twice.
-  ApplyResult Apply(const internalpb::InternalRequest& request, const storage::ApplyMeta& meta);
+  // Applies one committed entry. `conf_state` is, for a membership change, the Raft membership
+  // after it (the driver applied it to Raft already). Entries at or below the applied index
+  // (replayed after a restart, or covered by an installed snapshot) are skipped.
+  void Apply(const raftpb::Entry& entry, const std::optional<raftpb::ConfState>& conf_state,
+             ApplyEffects* effects);
+
+  // Applies one decoded request at log position `meta` and returns the proposer's answer. The
+  // applied index advances either way, so a refused entry is never applied twice.
+  ApplyResult ApplyRequest(const internalpb::InternalRequest& request,
+                           const storage::ApplyMeta& meta);
+
+  // The Raft membership as of the last applied entry.
+  const raftpb::ConfState& conf_state() const { return conf_state_; }
 
  private:
+  void ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfState& conf_state,
+                       ApplyEffects* effects);
+  ApplyResult ApplyMemberUpdate(const etcdserverpb::Member& update, const storage::ApplyMeta& meta,
+                                ApplyEffects* effects);
   // etcd's capped applier: while NOSPACE is raised, only requests that free space may write.
   bool RejectedByNoSpace(const internalpb::InternalRequest& request) const;
   ApplyResult ApplyAlarm(const etcdserverpb::AlarmRequest& alarm, const storage::ApplyMeta& meta);
@@ -68,10 +85,9 @@ class Applier {
   ApplyResult ApplyLeaseRevoke(const etcdserverpb::LeaseRevokeRequest& revoke,
                                const storage::ApplyMeta& meta);
 
-  storage::MvccStore* store_;
-  AlarmSet* alarms_;
-  Lessor* lessor_;
-  Families families_;
+  const uint64_t member_id_;
+  const State state_;
+  raftpb::ConfState conf_state_;
 };
 
 // Key and value bytes of every put on any path of the txn (what it may add to the database).
@@ -80,11 +96,6 @@ int64_t TxnPutBytes(const etcdserverpb::TxnRequest& txn);
 bool TxnHasPut(const etcdserverpb::TxnRequest& txn);
 // True for requests that may grow the database: the ones the quota and NOSPACE refuse.
 bool GrowsDatabase(const internalpb::InternalRequest& request);
-
-// True when `status`, returned for a committed entry, is not the request's refusal (which every
-// member gives alike) but this member failing to apply it: its storage failed ("storage: ..."),
-// or it does not know the request type. Such an entry must not be skipped.
-bool CannotApplyHere(const absl::Status& status);
 
 }  // namespace quorum::server
 

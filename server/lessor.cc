@@ -6,37 +6,17 @@
 #include "absl/strings/str_cat.h"
 #include "internalpb/internal.pb.h"
 #include "proto/etcd_errors.h"
-#include "rocksdb/db.h"
-#include "storage/write_txn.h"
+#include "storage/schema.h"
 
 namespace quorum::server {
 
 Lessor::Lessor(Options options) : options_(std::move(options)) {}
 
-std::string Lessor::RecordKey(int64_t id) { return storage::EncodeInt64(id); }
-
-void Lessor::PutRecord(rocksdb::ColumnFamilyHandle* family, int64_t id, int64_t ttl,
-                       rocksdb::WriteBatch* batch) {
-  internalpb::LeaseRecord record;
-  record.set_id(id);
-  record.set_ttl(ttl);
-  batch->Put(family, RecordKey(id), record.SerializeAsString());
-}
-
 absl::Status Lessor::Load(storage::Backend* backend, const std::vector<storage::LeasedKey>& keys) {
+  absl::StatusOr<std::vector<internalpb::LeaseRecord>> records = storage::LoadLeases(backend);
+  if (!records.ok()) return records.status();
   absl::flat_hash_map<int64_t, Lease> leases;
-  std::unique_ptr<rocksdb::Iterator> it(backend->db()->NewIterator(
-      rocksdb::ReadOptions(), backend->Family(storage::ColumnFamily::kLease)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    internalpb::LeaseRecord record;
-    if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("storage: unreadable lease record");
-    }
-    leases[record.id()].ttl = record.ttl();
-  }
-  if (!it->status().ok()) {
-    return absl::InternalError(absl::StrCat("storage: reading leases: ", it->status().ToString()));
-  }
+  for (const auto& record : *records) leases[record.id()].ttl = record.ttl();
   absl::flat_hash_map<std::string, int64_t> key_lease;
   for (const storage::LeasedKey& k : keys) {
     auto lease = leases.find(k.lease);

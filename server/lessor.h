@@ -24,7 +24,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "mvccpb/kv.pb.h"
-#include "rocksdb/write_batch.h"
 #include "storage/backend.h"
 #include "storage/mvcc_store.h"
 
@@ -69,9 +68,6 @@ class Lessor {
   void OnEvents(const std::vector<mvccpb::Event>& events);
 
   // The lease family's record for a lease, and the batch operations that write or remove it.
-  static std::string RecordKey(int64_t id);
-  static void PutRecord(rocksdb::ColumnFamilyHandle* family, int64_t id, int64_t ttl,
-                        rocksdb::WriteBatch* batch);
 
   // Leader side.
   void Promote(absl::Duration extend);

@@ -1,7 +1,7 @@
 // Membership: the cluster's members as this member knows them (id, name, peer and client URLs,
 // learner or voter), the ids removed from it, and this member's identity. The applier changes
-// it when a conf-change entry is applied, writing the records into the same RocksDB batch as the
-// applied index; readers on any thread get copies. Kept in the Backend's members family.
+// it when a conf-change entry is applied, adding the records to the changes written with the
+// applied index (storage/schema.h); readers on any thread get copies.
 #ifndef QUORUM_SERVER_MEMBERSHIP_H_
 #define QUORUM_SERVER_MEMBERSHIP_H_
 
@@ -16,8 +16,11 @@
 #include "absl/synchronization/mutex.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "internalpb/internal.pb.h"
-#include "rocksdb/write_batch.h"
-#include "storage/backend.h"
+#include "storage/schema.h"
+
+namespace quorum::storage {
+class Backend;
+}  // namespace quorum::storage
 
 namespace quorum::server {
 
@@ -39,10 +42,10 @@ class Membership {
   std::optional<etcdserverpb::Member> Find(uint64_t id) const;
   bool IsRemoved(uint64_t id) const;
 
-  // Staged changes: add the records to `batch` and update memory. The caller writes `batch`
-  // atomically with the applied index.
-  void Upsert(const etcdserverpb::Member& member, rocksdb::WriteBatch* batch);
-  void Remove(uint64_t id, rocksdb::WriteBatch* batch);
+  // Staged changes: add the records to `records` and update memory. The caller writes
+  // `records` atomically with the applied index.
+  void Upsert(const etcdserverpb::Member& member, storage::RecordChanges* records);
+  void Remove(uint64_t id, storage::RecordChanges* records);
 
   // Re-reads everything from the backend (after a snapshot replaced the state families).
   absl::Status Reload();

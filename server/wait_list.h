@@ -14,7 +14,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/applier.h"
+#include "server/apply_result.h"
 
 namespace quorum::server {
 
