@@ -76,7 +76,7 @@ void Answer(grpc::ServerUnaryReactor* reactor, Response* response,
 
 class Candidate {
  public:
-  Candidate(Member* member, LocalKv* kv) : member_(member), kv_(kv) {}
+  Candidate(MemberApi* member, LocalKv* kv) : member_(member), kv_(kv) {}
 
   // etcd's Election.Proclaim: only while the key still has the creation revision it won with.
   absl::StatusOr<etcdserverpb::ResponseHeader> Proclaim(const v3electionpb::LeaderKey& leader,
@@ -145,7 +145,7 @@ class Candidate {
   // client's own context for it, not the call's).
   Candidate Detached() { return Candidate(member_, &detached_kv_); }
 
-  Member* member_;
+  MemberApi* member_;
   LocalKv* kv_;
   LocalKv detached_kv_{member_, [] { return false; }};
 };
@@ -154,7 +154,7 @@ class Candidate {
 // the current one's key is deleted), until the client cancels.
 class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::LeaderResponse> {
  public:
-  ObserveStream(Member* member, CallThreads* threads, grpc::CallbackServerContext* context,
+  ObserveStream(MemberApi* member, CallThreads* threads, grpc::CallbackServerContext* context,
                 std::string name)
       : member_(member), context_(context), name_(std::move(name)) {
     if (!threads->Start([this] { Run(); })) {
@@ -247,7 +247,7 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
     delete this;
   }
 
-  Member* member_;
+  MemberApi* member_;
   grpc::CallbackServerContext* context_;
   const std::string name_;
   absl::Mutex mu_;
@@ -266,7 +266,7 @@ void RunOrRefuse(CallThreads& threads, grpc::ServerUnaryReactor* reactor,
 
 class ElectionService final : public v3electionpb::Election::CallbackService {
  public:
-  explicit ElectionService(Member* member) : member_(member) {}
+  explicit ElectionService(MemberApi* member) : member_(member) {}
 
   grpc::ServerUnaryReactor* Campaign(grpc::CallbackServerContext* context,
                                      const v3electionpb::CampaignRequest* request,
@@ -331,13 +331,13 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
   }
 
  private:
-  Member* member_;
+  MemberApi* member_;
   CallThreads threads_;  // last: joined before the rest goes
 };
 
 class LockService final : public v3lockpb::Lock::CallbackService {
  public:
-  explicit LockService(Member* member) : member_(member) {}
+  explicit LockService(MemberApi* member) : member_(member) {}
 
   grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* context,
                                  const v3lockpb::LockRequest* request,
@@ -411,17 +411,17 @@ class LockService final : public v3lockpb::Lock::CallbackService {
     return out;
   }
 
-  Member* member_;
+  MemberApi* member_;
   CallThreads threads_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewElectionService(Member* member) {
+std::unique_ptr<grpc::Service> NewElectionService(MemberApi* member) {
   return std::make_unique<ElectionService>(member);
 }
 
-std::unique_ptr<grpc::Service> NewLockService(Member* member) {
+std::unique_ptr<grpc::Service> NewLockService(MemberApi* member) {
   return std::make_unique<LockService>(member);
 }
 

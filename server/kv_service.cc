@@ -30,7 +30,7 @@ using etcdserverpb::TxnResponse;
 
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
-  explicit KvService(Member* member) : member_(member) {}
+  explicit KvService(MemberApi* member) : member_(member) {}
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context, const RangeRequest* request,
                                   RangeResponse* response) override {
@@ -58,10 +58,10 @@ class KvService final : public etcdserverpb::KV::CallbackService {
 
   grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* context, const TxnRequest* request,
                                 TxnResponse* response) override {
-    if (auto s = CheckTxnRequest(*request, member_->config().max_txn_ops); !s.ok()) {
+    if (auto s = CheckTxnRequest(*request, member_->MaxTxnOps()); !s.ok()) {
       return FinishUnary(context, s);
     }
-    if (storage::MvccStore::IsReadOnlyTxn(*request)) {
+    if (IsReadOnlyTxn(*request)) {
       // etcd serves a read-only txn without a log entry; linearizable unless every range in it
       // is serializable.
       return Read(context, AllRangesSerializable(*request), response,
@@ -104,12 +104,12 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     return reactor;
   }
 
-  Member* member_;
+  MemberApi* member_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewKvService(Member* member) {
+std::unique_ptr<grpc::Service> NewKvService(MemberApi* member) {
   return std::make_unique<KvService>(member);
 }
 

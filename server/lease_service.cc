@@ -25,7 +25,7 @@ using etcdserverpb::LeaseTimeToLiveResponse;
 class KeepAliveStream final
     : public grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
  public:
-  explicit KeepAliveStream(Member* member) : member_(member) { StartRead(&request_); }
+  explicit KeepAliveStream(MemberApi* member) : member_(member) { StartRead(&request_); }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -63,14 +63,14 @@ class KeepAliveStream final
   void OnDone() override { delete this; }
 
  private:
-  Member* member_;
+  MemberApi* member_;
   LeaseKeepAliveRequest request_;
   LeaseKeepAliveResponse response_;
 };
 
 class LeaseService final : public etcdserverpb::Lease::CallbackService {
  public:
-  explicit LeaseService(Member* member) : member_(member) {}
+  explicit LeaseService(MemberApi* member) : member_(member) {}
 
   grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* context,
                                        const LeaseGrantRequest* request,
@@ -128,12 +128,12 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   }
 
  private:
-  Member* member_;
+  MemberApi* member_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewLeaseService(Member* member) {
+std::unique_ptr<grpc::Service> NewLeaseService(MemberApi* member) {
   return std::make_unique<LeaseService>(member);
 }
 

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "proto/etcd_errors.h"
 #include "proto/etcd_keys.h"
+#include "server/watch_hub.h"
 
 namespace quorum::server {
 namespace {
@@ -28,7 +29,7 @@ struct Slot {
 };
 
 template <typename Response>
-Member::Done FillSlot(std::shared_ptr<Slot<Response>> slot, Member* member) {
+ProposalDone FillSlot(std::shared_ptr<Slot<Response>> slot, MemberApi* member) {
   return [slot, member](ApplyResult result) {
     slot->Set(TakeResponse<Response>(*member, std::move(result)));
   };

@@ -17,14 +17,14 @@
 #include "absl/time/time.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "mvccpb/kv.pb.h"
-#include "server/member.h"
+#include "server/member_api.h"
 
 namespace quorum::server {
 
 class LocalKv {
  public:
   // `cancelled` is polled while waiting; a cancelled call returns CANCELLED.
-  LocalKv(Member* member, std::function<bool()> cancelled)
+  LocalKv(MemberApi* member, std::function<bool()> cancelled)
       : member_(member), cancelled_(std::move(cancelled)) {}
 
   // Linearizable.
@@ -56,7 +56,7 @@ class LocalKv {
   // Waits for `done` (set by a callback) while the call is wanted and before `deadline`.
   absl::Status Await(absl::Mutex* mu, const bool* done, absl::Time deadline);
 
-  Member* member_;
+  MemberApi* member_;
   std::function<bool()> cancelled_;
 };
 

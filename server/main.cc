@@ -5,7 +5,10 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "raft/fatal.h"
 #include "server/config.h"
@@ -52,9 +55,30 @@ int Run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto member = quorum::server::Member::Start(*config);
+  // quorumd stops on SIGINT/SIGTERM, or once its member learns it was removed from the cluster
+  // (etcd behaviour): whichever comes first.
+  absl::Mutex stop_mu;
+  std::string stop_reason;
+  auto request_stop = [&](std::string reason) {
+    absl::MutexLock lock(&stop_mu);
+    if (stop_reason.empty()) stop_reason = std::move(reason);
+  };
+  std::thread signal_waiter([&] {
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    request_stop(absl::StrCat("received signal ", signal_number));
+  });
+  // Ends the signal waiter whatever stopped us: a signal it has not taken yet is taken now.
+  auto join_signal_waiter = [&] {
+    pthread_kill(signal_waiter.native_handle(), SIGTERM);
+    signal_waiter.join();
+  };
+
+  auto member =
+      quorum::server::Member::Start(*config, [&] { request_stop("removed from the cluster"); });
   if (!member.ok()) {
     std::fprintf(stderr, "quorumd: %s\n", std::string(member.status().message()).c_str());
+    join_signal_waiter();
     return 1;
   }
 
@@ -77,6 +101,7 @@ int Run(int argc, char** argv) {
       std::fprintf(stderr, "quorumd: cannot listen on %s (is the port in use?)\n",
                    config->listen_client_urls[i].original.c_str());
       if (server) server->Shutdown();
+      join_signal_waiter();
       return 1;
     }
   }
@@ -85,11 +110,15 @@ int Run(int argc, char** argv) {
   }
   spdlog::info("ready to serve client requests");
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  spdlog::info("received signal {}, shutting down", signal_number);
+  {
+    absl::MutexLock lock(&stop_mu);
+    stop_mu.Await(absl::Condition(
+        +[](std::string* reason) { return !reason->empty(); }, &stop_reason));
+    spdlog::info("{}, shutting down", stop_reason);
+  }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();
+  join_signal_waiter();
   return 0;
 }
 

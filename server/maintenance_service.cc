@@ -22,7 +22,7 @@ using server::Member;
 // is written on the member's background worker so that no gRPC thread waits for it.
 class SnapshotStream final : public grpc::ServerWriteReactor<SnapshotResponse> {
  public:
-  explicit SnapshotStream(server::Member* member) : member_(member) {
+  explicit SnapshotStream(server::MemberApi* member) : member_(member) {
     member_->RunInBackground([this] { Prepare(); });
   }
 
@@ -60,7 +60,7 @@ class SnapshotStream final : public grpc::ServerWriteReactor<SnapshotResponse> {
   }
 
   static constexpr uint64_t kBlobBytes = 32 * 1024;
-  server::Member* member_;
+  server::MemberApi* member_;
   std::string path_;
   std::ifstream in_;
   uint64_t remaining_ = 0;
@@ -69,7 +69,7 @@ class SnapshotStream final : public grpc::ServerWriteReactor<SnapshotResponse> {
 
 class MaintenanceService final : public Maintenance::CallbackService {
  public:
-  explicit MaintenanceService(Member* member) : member_(member) {}
+  explicit MaintenanceService(MemberApi* member) : member_(member) {}
 
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* context, const AlarmRequest* request,
                                   AlarmResponse* response) override {
@@ -139,12 +139,12 @@ class MaintenanceService final : public Maintenance::CallbackService {
   }
 
  private:
-  Member* member_;
+  MemberApi* member_;
 };
 
 class ClusterService final : public Cluster::CallbackService {
  public:
-  explicit ClusterService(server::Member* member) : member_(member) {}
+  explicit ClusterService(server::MemberApi* member) : member_(member) {}
 
   // etcd's Cluster answers carry no revision in their header (cluster id, member id and term
   // only), so FillHeader rather than CurrentHeader.
@@ -245,16 +245,16 @@ class ClusterService final : public Cluster::CallbackService {
     reactor->Finish(ToGrpcStatus(status));
   }
 
-  server::Member* member_;
+  server::MemberApi* member_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewMaintenanceService(Member* member) {
+std::unique_ptr<grpc::Service> NewMaintenanceService(MemberApi* member) {
   return std::make_unique<MaintenanceService>(member);
 }
 
-std::unique_ptr<grpc::Service> NewClusterService(Member* member) {
+std::unique_ptr<grpc::Service> NewClusterService(MemberApi* member) {
   return std::make_unique<ClusterService>(member);
 }
 

@@ -34,6 +34,8 @@ class AuthService final : public Auth::CallbackService {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewAuthService(Member*) { return std::make_unique<AuthService>(); }
+std::unique_ptr<grpc::Service> NewAuthService(MemberApi*) {
+  return std::make_unique<AuthService>();
+}
 
 }  // namespace quorum::server

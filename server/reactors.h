@@ -1,5 +1,5 @@
 // Small gRPC callback-API pieces shared by the services: finishing a unary call from an absl
-// status, and reactors that refuse a streaming call at once. Used only inside server/.
+// status or once a proposal is applied. Used only inside server/.
 #ifndef QUORUM_SERVER_REACTORS_H_
 #define QUORUM_SERVER_REACTORS_H_
 
@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "proto/etcd_errors.h"
-#include "server/member.h"
+#include "server/member_api.h"
 
 namespace quorum::server {
 
@@ -21,7 +21,7 @@ inline grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* contex
 
 // The deadline for waiting on Raft: the client's, capped by the member's request timeout.
 inline absl::Time RequestDeadline(const grpc::CallbackServerContext* context,
-                                  const Member& member) {
+                                  const MemberApi& member) {
   absl::Time fallback = member.DefaultDeadline();
   auto client = context->deadline();
   if (client == std::chrono::system_clock::time_point::max()) return fallback;
@@ -31,7 +31,7 @@ inline absl::Time RequestDeadline(const grpc::CallbackServerContext* context,
 // A completion that finishes `reactor` once a proposal is applied: with the typed response the
 // apply step produced (its header filled here) or with etcd's error.
 template <typename Response>
-Member::Done FinishWhenApplied(Member* member, grpc::ServerUnaryReactor* reactor,
+ProposalDone FinishWhenApplied(MemberApi* member, grpc::ServerUnaryReactor* reactor,
                                Response* response) {
   return [member, reactor, response](ApplyResult result) {
     absl::StatusOr<Response> taken = TakeResponse<Response>(*member, std::move(result));
@@ -42,7 +42,7 @@ Member::Done FinishWhenApplied(Member* member, grpc::ServerUnaryReactor* reactor
 
 // Proposes `internal` and finishes the call once it is applied.
 template <typename Response>
-grpc::ServerUnaryReactor* ProposeAndFinish(Member* member, grpc::CallbackServerContext* context,
+grpc::ServerUnaryReactor* ProposeAndFinish(MemberApi* member, grpc::CallbackServerContext* context,
                                            internalpb::InternalRequest internal,
                                            Response* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -55,26 +55,6 @@ inline grpc::ServerUnaryReactor* RefuseUnary(grpc::CallbackServerContext* contex
                                              const char* method) {
   return FinishUnary(context, ErrUnimplemented(method));
 }
-
-// gRPC owns a streaming reactor until OnDone; these delete themselves there, which is the
-// callback API's ownership rule, not a leak.
-template <typename Request, typename Response>
-class RefusedBidiStream final : public grpc::ServerBidiReactor<Request, Response> {
- public:
-  explicit RefusedBidiStream(const char* method) {
-    this->Finish(ToGrpcStatus(ErrUnimplemented(method)));
-  }
-  void OnDone() override { delete this; }
-};
-
-template <typename Response>
-class RefusedWriteStream final : public grpc::ServerWriteReactor<Response> {
- public:
-  explicit RefusedWriteStream(const char* method) {
-    this->Finish(ToGrpcStatus(ErrUnimplemented(method)));
-  }
-  void OnDone() override { delete this; }
-};
 
 }  // namespace quorum::server
 

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "proto/etcd_errors.h"
+#include "storage/mvcc_store.h"
 
 namespace quorum::server {
 namespace {
@@ -134,6 +135,10 @@ absl::Status CheckTxnRequest(const etcdserverpb::TxnRequest& request, uint64_t m
   WriteSet success, failure;
   if (auto s = CollectWrites(request.success(), &success); !s.ok()) return s;
   return CollectWrites(request.failure(), &failure);
+}
+
+bool IsReadOnlyTxn(const etcdserverpb::TxnRequest& request) {
+  return storage::MvccStore::IsReadOnlyTxn(request);
 }
 
 }  // namespace quorum::server

@@ -21,6 +21,10 @@ absl::Status CheckDeleteRangeRequest(const etcdserverpb::DeleteRangeRequest& req
 // nested txn may write the same key because only one of them runs).
 absl::Status CheckTxnRequest(const etcdserverpb::TxnRequest& request, uint64_t max_txn_ops);
 
+// etcd's rule for which txns need no consensus: every success and failure op is a range. Such
+// a txn is served from the local store after a read barrier.
+bool IsReadOnlyTxn(const etcdserverpb::TxnRequest& request);
+
 }  // namespace quorum::server
 
 #endif  // QUORUM_SERVER_REQUEST_CHECKS_H_

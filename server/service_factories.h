@@ -7,18 +7,18 @@
 
 #include <memory>
 
-#include "server/member.h"
+#include "server/member_api.h"
 
 namespace quorum::server {
 
-std::unique_ptr<grpc::Service> NewKvService(Member* member);
-std::unique_ptr<grpc::Service> NewMaintenanceService(Member* member);
-std::unique_ptr<grpc::Service> NewClusterService(Member* member);
-std::unique_ptr<grpc::Service> NewWatchService(Member* member);
-std::unique_ptr<grpc::Service> NewLeaseService(Member* member);
-std::unique_ptr<grpc::Service> NewAuthService(Member* member);
-std::unique_ptr<grpc::Service> NewElectionService(Member* member);
-std::unique_ptr<grpc::Service> NewLockService(Member* member);
+std::unique_ptr<grpc::Service> NewKvService(MemberApi* member);
+std::unique_ptr<grpc::Service> NewMaintenanceService(MemberApi* member);
+std::unique_ptr<grpc::Service> NewClusterService(MemberApi* member);
+std::unique_ptr<grpc::Service> NewWatchService(MemberApi* member);
+std::unique_ptr<grpc::Service> NewLeaseService(MemberApi* member);
+std::unique_ptr<grpc::Service> NewAuthService(MemberApi* member);
+std::unique_ptr<grpc::Service> NewElectionService(MemberApi* member);
+std::unique_ptr<grpc::Service> NewLockService(MemberApi* member);
 
 }  // namespace quorum::server
 

@@ -4,7 +4,7 @@
 
 namespace quorum::server {
 
-ApiServices::ApiServices(Member* member) {
+ApiServices::ApiServices(MemberApi* member) {
   services_.push_back(NewKvService(member));
   services_.push_back(NewWatchService(member));
   services_.push_back(NewLeaseService(member));

@@ -11,14 +11,14 @@
 #include <memory>
 #include <vector>
 
-#include "server/member.h"
+#include "server/member_api.h"
 
 namespace quorum::server {
 
 // Owns one instance of every service; keep it alive as long as the gRPC server runs.
 class ApiServices {
  public:
-  explicit ApiServices(Member* member);
+  explicit ApiServices(MemberApi* member);
   ~ApiServices();
 
   void RegisterWith(grpc::ServerBuilder* builder);

@@ -4,6 +4,7 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/reactors.h"
 #include "server/service_factories.h"
+#include "server/watch_hub.h"
 
 namespace quorum::server {
 namespace {
@@ -120,7 +121,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
 class WatchService final : public etcdserverpb::Watch::CallbackService {
  public:
-  explicit WatchService(Member* member) : member_(member) {}
+  explicit WatchService(MemberApi* member) : member_(member) {}
 
   grpc::ServerBidiReactor<WatchRequest, WatchResponse>* Watch(
       grpc::CallbackServerContext*) override {
@@ -128,12 +129,12 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   }
 
  private:
-  Member* member_;
+  MemberApi* member_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewWatchService(Member* member) {
+std::unique_ptr<grpc::Service> NewWatchService(MemberApi* member) {
   return std::make_unique<WatchService>(member);
 }
 
