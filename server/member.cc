@@ -13,13 +13,13 @@
 #include "absl/time/clock.h"
 #include "proto/etcd_errors.h"
 #include "raft/fatal.h"
-#include "server/db_snapshot.h"
 #include "server/identity.h"
 #include "server/membership_peer.h"
 #include "server/peer/peer_channel.h"
 #include "server/peer/transport.h"
 #include "server/snapshot_bridge.h"
 #include "spdlog/spdlog.h"
+#include "storage/backup.h"
 #include "storage/state_snapshot.h"
 
 namespace quorum::server {
@@ -714,7 +714,7 @@ absl::StatusOr<std::string> Member::WriteBackup() {
   std::string path = (std::filesystem::path(config_.data_dir) / "member" / "snap" /
                       absl::StrCat("backup-", ids_->Next(), ".tmp"))
                          .string();
-  auto size = WriteDbSnapshot(backend_.get(), path);
+  auto size = storage::WriteBackup(backend_.get(), path);
   if (!size.ok()) return size.status();
   return path;
 }

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "client/client.h"
-#include "server/db_snapshot.h"
+#include "storage/backup.h"
 #include "tests/support/cluster.h"
 
 namespace quorum {
@@ -49,11 +49,10 @@ TEST(SnapshotRestore, BackupBecomesANewClusterWithTheSameState) {
 
   TestCluster restored(3);
   for (int i = 0; i < restored.size(); ++i) {
-    ASSERT_TRUE(
-        server::RestoreDbSnapshot(backup, restored.dir() + "/" + restored.spec(i).name).ok());
+    ASSERT_TRUE(storage::RestoreBackup(backup, restored.dir() + "/" + restored.spec(i).name).ok());
   }
   // A second restore into the same dir is refused, as etcd refuses it.
-  EXPECT_EQ(server::RestoreDbSnapshot(backup, restored.dir() + "/" + restored.spec(0).name).code(),
+  EXPECT_EQ(storage::RestoreBackup(backup, restored.dir() + "/" + restored.spec(0).name).code(),
             absl::StatusCode::kAlreadyExists);
   restored.StartAll();
   ASSERT_TRUE(restored.WaitForLeader().has_value());
@@ -82,7 +81,7 @@ TEST(SnapshotRestore, DamagedFileIsRefusedAndLeavesNoDataDir) {
   const std::string file = work.path() + "/bad.db";
   std::ofstream(file) << std::string(1024 + 32, 'x');
   const std::string dir = work.path() + "/restored";
-  absl::Status status = server::RestoreDbSnapshot(file, dir);
+  absl::Status status = storage::RestoreBackup(file, dir);
   EXPECT_FALSE(status.ok());
   EXPECT_FALSE(std::filesystem::exists(dir));
 }
