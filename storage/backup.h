@@ -12,7 +12,7 @@
 //
 // The backup's hash (`snapshot status`, HASH column) is the CRC-32C (Castagnoli, as etcd's
 // status hash) of the payload bytes exactly as stored, header, padding and SHA-256 excluded.
-// Two backups of the same state written by the same version have the same hash.
+// Backups taken at the same applied entry have the same hash.
 #ifndef QUORUM_STORAGE_BACKUP_H_
 #define QUORUM_STORAGE_BACKUP_H_
 
