@@ -1,6 +1,7 @@
 // `quorumutl snapshot status` on backups taken with `quorumctl snapshot save`: the revision,
 // record count, size and hash of a fresh backup in every output format, and a clear error with
-// exit code 1 (never a crash) for a missing, damaged, truncated or foreign file.
+// exit code 1 (never a crash) for a missing, damaged, truncated or foreign file; etcdutl's exit
+// codes for the rest of the command line.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -142,6 +143,21 @@ TEST_F(SnapshotStatusTest, BadFilesAreRefusedWithClearErrors) {
   ToolRun missing = Status(work_.path() + "/missing.db", "simple");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("No such file or directory"), std::string::npos) << missing.output;
+}
+
+TEST(Quorumutl, VersionAndBadArgumentsExitAsEtcdutlDoes) {
+  testing::TempDir work;
+  ToolRun version = RunTool({QuorumutlPath(), "version"}, work.path());
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.output.rfind("quorumutl version: ", 0), 0u) << version.output;
+  ToolRun no_file = RunTool({QuorumutlPath(), "snapshot", "status"}, work.path());
+  EXPECT_EQ(no_file.exit_code, 128);
+  EXPECT_NE(no_file.output.find("Error: snapshot status requires exactly one argument"),
+            std::string::npos)
+      << no_file.output;
+  ToolRun bad_format =
+      RunTool({QuorumutlPath(), "snapshot", "status", "x.db", "-w", "yaml"}, work.path());
+  EXPECT_EQ(bad_format.exit_code, 128) << bad_format.output;
 }
 
 }  // namespace
