@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 ./deploy/install-deps.sh --tests
-./deploy/build.sh --target quorumd quorumctl quorum-elect
+./deploy/build.sh --target quorumd quorumctl quorumutl quorum-elect
 ./deploy/local.sh start 3
 cat <<MSG
 

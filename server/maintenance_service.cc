@@ -16,9 +16,8 @@ namespace quorum::server {
 namespace {
 
 using namespace etcdserverpb;  // the service's many message types
-using server::Member;
 
-// Streams a backup (see db_snapshot.h) in blobs, as etcd's Maintenance.Snapshot does. The file
+// Streams a backup (see storage/backup.h) in blobs, as etcd's Maintenance.Snapshot does. The file
 // is written on the member's background worker so that no gRPC thread waits for it.
 class SnapshotStream final : public grpc::ServerWriteReactor<SnapshotResponse> {
  public:

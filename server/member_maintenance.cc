@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "proto/etcd_errors.h"
-#include "server/db_snapshot.h"
 #include "server/member.h"
+#include "storage/backup.h"
 
 namespace quorum::server {
 
@@ -52,7 +52,7 @@ absl::StatusOr<std::string> Member::WriteBackup() {
   std::string path = (std::filesystem::path(config_.data_dir) / "member" / "snap" /
                       absl::StrCat("backup-", ids_.Next(), ".tmp"))
                          .string();
-  auto size = WriteDbSnapshot(backend_.get(), path);
+  auto size = storage::WriteBackup(backend_.get(), path);
   if (!size.ok()) return size.status();
   return path;
 }

@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/ctl/ctl.h"
-#include "server/db_snapshot.h"
+#include "storage/backup.h"
 
 namespace quorum::ctl {
 
@@ -224,15 +224,18 @@ void AddMaintenanceCommands(CLI::App& app, CtlContext& ctx) {
                            "initial-cluster-token", "initial-advertise-peer-urls"}) {
     restore->add_option(std::string("--") + flag, (*restore_flags)[flag]);
   }
-  restore->add_flag("--skip-hash-check");
-  restore->callback([restore_args, restore_flags] {
+  auto skip_hash_check = std::make_shared<bool>(false);
+  restore->add_flag("--skip-hash-check", *skip_hash_check);
+  // The same restore as `quorumutl snapshot restore`, kept because etcdctl 3.4 has it.
+  restore->callback([restore_args, restore_flags, skip_hash_check] {
     if (restore_args->size() != 1)
       Fail(kExitBadArgs, "snapshot restore requires exactly one argument");
     // etcd's default data dir: "<name>.etcd". The new cluster itself is formed when quorumd
     // first starts on the directory with its --initial-cluster flags.
     std::string dir = (*restore_flags)["data-dir"];
     if (dir.empty()) dir = (*restore_flags)["name"] + ".etcd";
-    absl::Status s = server::RestoreDbSnapshot((*restore_args)[0], dir);
+    absl::Status s =
+        storage::RestoreBackup((*restore_args)[0], dir, {.skip_hash_check = *skip_hash_check});
     if (!s.ok()) Fail(kExitError, std::string(s.message()));
     std::cerr << "restored snapshot " << (*restore_args)[0] << " to " << dir << "\n";
   });
