@@ -53,7 +53,7 @@ struct Ready {
   std::vector<raftpb::Entry> committed_entries;  // apply in order
   std::vector<raftpb::Message> messages;         // send after persisting
   std::vector<ReadState> read_states;            // released linearizable reads
-  bool must_sync = false;                        // term/vote changed or entries to persist: fsync
+  bool must_sync = false;  // term/vote changed, entries or a snapshot to persist: fsync
 };
 
 struct ProgressStatus {

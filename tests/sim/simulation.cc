@@ -196,6 +196,7 @@ void Simulation::Crash(uint64_t id) {
   Member& m = *members_.at(id);
   m.ready_loop.reset();
   m.node.reset();
+  m.disk->Crash();
   result_.crashes++;
 }
 

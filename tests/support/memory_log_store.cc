@@ -52,19 +52,32 @@ absl::Status MemoryLogStore::Save(const std::optional<raftpb::Snapshot>& snapsho
       return absl::FailedPreconditionError("entries leave a gap after the last index");
     }
   }
+  if (!sync) KeepDurableState();
   if (snapshot) {
     if (absl::Status s = storage_->ApplySnapshot(*snapshot); !s.ok()) return s;
   }
   if (absl::Status s = storage_->Append(entries); !s.ok()) return s;
   if (hard_state) storage_->SetHardState(*hard_state);
   ++saves_;
-  if (sync) ++synced_saves_;
+  if (sync) {
+    ++synced_saves_;
+    durable_.reset();
+  }
   return absl::OkStatus();
+}
+
+void MemoryLogStore::KeepDurableState() {
+  if (!durable_) durable_ = std::make_unique<raft::MemoryStorage>(*storage_);
+}
+
+void MemoryLogStore::Crash() {
+  if (durable_) *storage_ = *std::exchange(durable_, nullptr);
 }
 
 absl::Status MemoryLogStore::CreateSnapshot(uint64_t index, const raftpb::ConfState& conf_state,
                                             uint64_t compact_to) {
   if (compact_to > index) return absl::InvalidArgumentError("compact_to above the snapshot");
+  KeepDurableState();  // not synced, as in RaftLogStore
   if (absl::Status s = storage_->CreateSnapshot(index, conf_state, "").status(); !s.ok()) {
     return s;
   }

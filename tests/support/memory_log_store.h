@@ -1,6 +1,7 @@
 // MemoryLogStore: an in-memory raft::DurableLog, the fake of storage::RaftLogStore. RaftDriver
 // tests, the raft/ test cluster and the simulator write each Ready through it; what it holds is
-// exactly what a member saved, so dropping the RawNode and restarting on it is a crash.
+// what a member saved, so dropping the RawNode, calling Crash() and restarting on it is a crash:
+// writes not yet synced are forgotten, as a disk forgets what was not fsynced.
 // Not thread-safe: one thread (the one driving the RawNode) uses it.
 #ifndef QUORUM_TESTS_SUPPORT_MEMORY_LOG_STORE_H_
 #define QUORUM_TESTS_SUPPORT_MEMORY_LOG_STORE_H_
@@ -46,6 +47,10 @@ class MemoryLogStore : public raft::DurableLog {
 
   void SetSaveHook(std::function<absl::Status()> hook) { save_hook_ = std::move(hook); }
 
+  // Forgets every write since the last synced Save (a synced Save makes all earlier writes
+  // durable too, as a write-ahead log's sync does). The caller drops its RawNode with it.
+  void Crash();
+
   // The stored log, for assertions and for callers that keep state bytes in snapshots.
   raft::MemoryStorage& memory() { return *storage_; }
   const raftpb::HardState& hard_state() const { return storage_->hard_state(); }
@@ -53,7 +58,12 @@ class MemoryLogStore : public raft::DurableLog {
   uint64_t synced_saves() const { return synced_saves_; }  // ... with sync
 
  private:
+  // Before a write that is not durable yet, keeps what is (once per run of unsynced writes).
+  void KeepDurableState();
+
   std::unique_ptr<raft::MemoryStorage> storage_;
+  // The log as of the last sync, while unsynced writes are on top of it.
+  std::unique_ptr<raft::MemoryStorage> durable_;
   std::function<absl::Status()> save_hook_;
   uint64_t saves_ = 0;
   uint64_t synced_saves_ = 0;
