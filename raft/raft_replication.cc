@@ -20,7 +20,7 @@ uint64_t PayloadBytes(const raftpb::Entry& e) { return e.data().size(); }
 absl::Status Raft::StepLeader(const raftpb::Message& m) {
   switch (m.type()) {
     case raftpb::MSG_BEAT:
-      BcastHeartbeat("");
+      BcastHeartbeat(read_queue_.PendingRound());
       return absl::OkStatus();
     case raftpb::MSG_PROPOSE:
       return LeaderPropose(m);
