@@ -196,7 +196,7 @@ void Raft::TickHeartbeat() {
   }
   if (heartbeat_elapsed_ >= heartbeat_timeout_) {
     heartbeat_elapsed_ = 0;
-    BcastHeartbeat("");
+    BcastHeartbeat(read_queue_.PendingRound());
   }
 }
 

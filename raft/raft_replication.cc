@@ -20,7 +20,7 @@ uint64_t PayloadBytes(const raftpb::Entry& e) { return e.data().size(); }
 absl::Status Raft::StepLeader(const raftpb::Message& m) {
   switch (m.type()) {
     case raftpb::MSG_BEAT:
-      BcastHeartbeat("");
+      BcastHeartbeat(read_queue_.PendingRound());
       return absl::OkStatus();
     case raftpb::MSG_PROPOSE:
       return LeaderPropose(m);
@@ -105,8 +105,10 @@ bool Raft::AppendEntries(std::vector<raftpb::Entry> entries) {
   }
   uncommitted_bytes_ += bytes;
   const uint64_t last = log_.Append(entries);
-  // The leader's own copy counts toward the quorum; the application persists
-  // it (in this Ready) before any follower can acknowledge it.
+  // The leader's own copy counts toward the quorum now: ReadyLoop persists it
+  // (in this Ready) before the caller steps any follower's acknowledgement of
+  // it, even though the leader sends first. tests/sim crashes leaders between
+  // that send and the write to hold this.
   tracker_.Get(id_)->MaybeUpdate(last);
   if (MaybeCommit()) OnCommitAdvanced();
   return true;

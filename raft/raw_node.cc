@@ -130,6 +130,10 @@ Ready RawNode::GetReady() {
   }
   if (log.UnstableSnapshot()) {
     rd.snapshot = *log.UnstableSnapshot();
+    // The member acknowledges the snapshot's index once this Ready is saved, and the leader then
+    // counts on it (commit index in heartbeats): an unsynced write lost in a crash would leave a
+    // follower told to commit beyond its log. etcd's server syncs the snapshot's WAL record too.
+    rd.must_sync = true;
     ack.snapshot_index = rd.snapshot->metadata().index();
     ack.applied_to = ack.snapshot_index;
   }

@@ -3,11 +3,13 @@
 // member and is its only caller: it feeds ticks, peer messages and requests in,
 // and drains Ready batches out.
 //
-// The loop, for each Ready in order (HasReady() -> GetReady()):
+// The loop, for each Ready in order (HasReady() -> GetReady()); raft::ReadyLoop
+// (ready_loop.h) is the one implementation every caller uses:
 //   1. persist `snapshot` (if any), then `entries` and `hard_state` (if any),
 //      durably when `must_sync` (one synced write batch);
 //   2. send `messages` (only after step 1: votes and append acknowledgements
-//      promise durability);
+//      promise durability; the leader alone may send before step 1, see
+//      ReadyLoop::Drain);
 //   3. apply `committed_entries` in order; for an ENTRY_CONF_CHANGE call
 //      ApplyConfChange() before Advance(); hand `read_states` to waiting reads
 //      (serve each once `index` is applied);
@@ -51,7 +53,7 @@ struct Ready {
   std::vector<raftpb::Entry> committed_entries;  // apply in order
   std::vector<raftpb::Message> messages;         // send after persisting
   std::vector<ReadState> read_states;            // released linearizable reads
-  bool must_sync = false;                        // term/vote changed or entries to persist: fsync
+  bool must_sync = false;  // term/vote changed, entries or a snapshot to persist: fsync
 };
 
 struct ProgressStatus {

@@ -41,6 +41,10 @@ std::vector<ReadIndexQueue::Request> ReadIndexQueue::Release(const std::string& 
   return out;
 }
 
+std::string ReadIndexQueue::PendingRound() const {
+  return acks_.empty() ? std::string() : EncodeRound(acks_.rbegin()->first);
+}
+
 void ReadIndexQueue::Reset() {
   requests_.clear();
   acks_.clear();

@@ -44,6 +44,10 @@ class ReadIndexQueue {
   std::vector<Request> Release(const std::string& context);
   void Reset();
   size_t size() const { return requests_.size(); }
+  // The context of the newest round still waiting for a majority, or empty. Periodic
+  // heartbeats carry it, so a round whose heartbeats were lost is acknowledged later instead
+  // of waiting for the next read (etcd resends its last pending context the same way).
+  std::string PendingRound() const;
 
  private:
   static std::string EncodeRound(uint64_t round);

@@ -10,12 +10,12 @@
 
 namespace quorum::server {
 
-RaftDriver::RaftDriver(const Options& options, storage::RaftLogStore* log, PeerTransport* transport,
+RaftDriver::RaftDriver(const Options& options, raft::DurableLog* log, PeerTransport* transport,
                        Hooks hooks)
     : options_(options), log_(log), transport_(transport), hooks_(std::move(hooks)) {}
 
 absl::StatusOr<std::unique_ptr<RaftDriver>> RaftDriver::Start(const Options& options,
-                                                              storage::RaftLogStore* log,
+                                                              raft::DurableLog* log,
                                                               PeerTransport* transport,
                                                               Hooks hooks) {
   std::unique_ptr<RaftDriver> driver(new RaftDriver(options, log, transport, std::move(hooks)));
@@ -31,10 +31,12 @@ absl::StatusOr<std::unique_ptr<RaftDriver>> RaftDriver::Start(const Options& opt
   auto node = raft::RawNode::Create(config);
   if (!node.ok()) return node.status();
   driver->node_ = *std::move(node);
+  driver->ready_loop_ = std::make_unique<raft::ReadyLoop>(options.id, log, &driver->outputs_,
+                                                          &driver->outputs_, options.sync);
   driver->commit_index_ = driver->node_->Status().commit;
   if (options.campaign_at_start) driver->node_->Campaign();
   driver->PublishStatus();
-  driver->thread_ = std::thread([d = driver.get()] { d->Loop(); });
+  if (options.own_thread) driver->thread_ = std::thread([d = driver.get()] { d->Loop(); });
   return driver;
 }
 
@@ -154,10 +156,17 @@ void RaftDriver::Handle(Event& event) {
       event);
 }
 
+bool RaftDriver::TakeEvents(std::deque<Event>* batch) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return false;
+  batch->swap(events_);
+  queued_bytes_ = 0;
+  return true;
+}
+
 void RaftDriver::Loop() {
   absl::Time next_tick = absl::Now() + absl::FromChrono(options_.tick);
   while (true) {
-    std::deque<Event> batch;
     {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithDeadline(absl::Condition(
@@ -166,10 +175,9 @@ void RaftDriver::Loop() {
                                 },
                                 this),
                             next_tick);
-      if (stopping_) return;
-      batch.swap(events_);
-      queued_bytes_ = 0;
     }
+    std::deque<Event> batch;
+    if (!TakeEvents(&batch)) return;
     for (auto& event : batch) Handle(event);
     absl::Time now = absl::Now();
     if (now >= next_tick) {
@@ -183,59 +191,50 @@ void RaftDriver::Loop() {
   }
 }
 
-void RaftDriver::DrainReady() {
-  while (node_->HasReady()) {
-    raft::Ready ready = node_->GetReady();
-    // Before this Ready's messages go out: a follower that learns a commit index from them
-    // applies up to it, and a leader answering for such a follower (lease renewals) relies on
-    // its own CommitIndex() being at least as far.
-    if (ready.hard_state.has_value()) {
-      commit_index_.store(ready.hard_state->commit(), std::memory_order_release);
-    }
-    if (ready.soft_state.has_value()) {
-      if (ready.soft_state->lead != last_lead_) {
-        last_lead_ = ready.soft_state->lead;
-        if (hooks_.leader_changed) hooks_.leader_changed(last_lead_, node_->Status().term);
-      }
-    }
-    if (ready.snapshot.has_value()) {
-      absl::Status installed = hooks_.install_snapshot(*ready.snapshot);
-      if (!installed.ok()) {
-        Fatal(absl::StrCat("installing snapshot at ", ready.snapshot->metadata().index(), ": ",
-                           installed.ToString()));
-      }
-    }
-    // A leader may send its appends while its own write runs (Raft thesis §10.2.1): commit is
-    // computed from replies handled on this thread after Save() below has returned, so the
-    // leader's copy is durable before it counts. Everyone else answers only after persisting:
-    // votes and append replies promise durability.
-    const bool leader = last_lead_ == options_.id;
-    if (leader) transport_->Send(std::move(ready.messages));
-    absl::Status saved = log_->Save(ready.snapshot, ready.entries, ready.hard_state,
-                                    ready.must_sync && options_.sync);
-    // A log write that failed may have been partly done: going on could acknowledge lost data.
-    if (!saved.ok()) Fatal(absl::StrCat("raft log save: ", saved.ToString()));
-    if (!leader) transport_->Send(std::move(ready.messages));
+size_t RaftDriver::RunOnce(int ticks) {
+  std::deque<Event> batch;
+  if (!TakeEvents(&batch)) return 0;
+  for (auto& event : batch) Handle(event);
+  for (int i = 0; i < ticks; ++i) node_->Tick();
+  DrainReady();
+  PublishStatus();
+  return batch.size();
+}
 
-    if (!ready.committed_entries.empty()) {
-      std::vector<CommittedEntry> committed;
-      committed.reserve(ready.committed_entries.size());
-      for (auto& entry : ready.committed_entries) {
-        CommittedEntry c;
-        if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {
-          raftpb::ConfChange change;
-          if (change.ParseFromString(entry.data())) {
-            c.conf_state = node_->ApplyConfChange(change);
-          }
-        }
-        c.entry = std::move(entry);
-        committed.push_back(std::move(c));
-      }
-      hooks_.apply(std::move(committed));
-    }
-    for (const auto& read : ready.read_states) hooks_.read_ready(read.index, read.request_ctx);
-    node_->Advance();
+void RaftDriver::DrainReady() {
+  // A log write that failed may have been partly done, and an uninstalled snapshot leaves the
+  // state behind the log: going on could acknowledge lost data.
+  if (absl::Status s = ready_loop_->Drain(*node_); !s.ok()) Fatal(std::string(s.message()));
+}
+
+void RaftDriver::ReadyOutputs::Send(std::vector<raftpb::Message> messages) {
+  if (!messages.empty()) driver_->transport_->Send(std::move(messages));
+}
+
+void RaftDriver::ReadyOutputs::CommitIndexKnown(uint64_t commit) {
+  // Published before this Ready's messages go out: a follower that learns a commit index from
+  // them applies up to it, and a leader answering for such a follower (lease renewals) relies on
+  // its own CommitIndex() being at least as far.
+  driver_->commit_index_.store(commit, std::memory_order_release);
+}
+
+void RaftDriver::ReadyOutputs::LeaderChanged(uint64_t lead, uint64_t term) {
+  if (driver_->hooks_.leader_changed) driver_->hooks_.leader_changed(lead, term);
+}
+
+absl::Status RaftDriver::ReadyOutputs::InstallSnapshot(const raftpb::Snapshot& snapshot) {
+  if (!driver_->hooks_.install_snapshot) {
+    return absl::FailedPreconditionError("no snapshot installer");
   }
+  return driver_->hooks_.install_snapshot(snapshot);
+}
+
+void RaftDriver::ReadyOutputs::Apply(std::vector<CommittedEntry> entries) {
+  driver_->hooks_.apply(std::move(entries));
+}
+
+void RaftDriver::ReadyOutputs::ReleaseRead(const raft::ReadState& read) {
+  driver_->hooks_.read_ready(read.index, read.request_ctx);
 }
 
 void RaftDriver::PublishStatus() {

@@ -1,13 +1,17 @@
 // RaftDriver: the member loop. One thread owns the Raft state machine (raft::RawNode): it feeds
-// it ticks, peer messages, proposals and read requests, and handles each Ready in order —
-// persist entries and hard state in one synced batch (group commit), send messages, hand
-// committed entries to the applier, release linearizable reads — then calls Advance().
+// it ticks, peer messages, proposals and read requests, and hands each Ready to raft::ReadyLoop
+// (persist entries and hard state in one synced batch — group commit —, send messages, hand
+// committed entries to the applier, release linearizable reads, Advance), the same loop the
+// simulator checks.
 //
 // Everything reaches the loop through a bounded queue, so callers on gRPC and transport threads
 // never block on Raft. Failures are reported through the callbacks given with each request; once
 // the queue is full, requests are refused ("too many requests") and peer messages dropped (Raft
 // resends what was lost). The apply hook may block the loop while the applier is far behind:
 // that is the backpressure between commit and apply.
+//
+// Tests run it without its thread (Options::own_thread false) and step it with RunOnce(), on
+// in-memory fakes of the log and the transport (tests/support).
 #ifndef QUORUM_SERVER_RAFT_DRIVER_H_
 #define QUORUM_SERVER_RAFT_DRIVER_H_
 
@@ -16,6 +20,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,19 +32,15 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "raft/raw_node.h"
+#include "raft/ready_loop.h"
 #include "raftpb/raft.pb.h"
-#include "storage/raft_log_store.h"
 
 namespace quorum::server {
 
 class PeerTransport;
 
-// A committed entry as the applier receives it. For a conf change, `conf_state` is the
-// membership after it (the driver already applied it to Raft, before Advance, as Raft requires).
-struct CommittedEntry {
-  raftpb::Entry entry;
-  std::optional<raftpb::ConfState> conf_state;
-};
+// A committed entry as the applier receives it (see raft/ready_loop.h).
+using CommittedEntry = raft::CommittedEntry;
 
 struct DriverStatus {
   uint64_t id = 0;
@@ -79,11 +80,14 @@ class RaftDriver {
     // Campaign at once instead of waiting out an election timeout (etcd fast-forwards a sole
     // voter's ticks the same way), so a one-member cluster serves immediately.
     bool campaign_at_start = false;
+    // False: no loop thread is started, and the owner steps the driver with RunOnce(); time
+    // then passes only as RunOnce is told to tick (tests, which must not sleep).
+    bool own_thread = true;
   };
 
   // Starts the loop thread. `log` and `transport` must outlive the driver.
   static absl::StatusOr<std::unique_ptr<RaftDriver>> Start(const Options& options,
-                                                           storage::RaftLogStore* log,
+                                                           raft::DurableLog* log,
                                                            PeerTransport* transport, Hooks hooks);
   ~RaftDriver();
 
@@ -115,6 +119,11 @@ class RaftDriver {
 
   // Stops the loop; pending callbacks are not run afterwards.
   void Stop();
+
+  // For a driver started with own_thread false, from one thread at a time: handles every queued
+  // event, ticks the node `ticks` times, and processes the resulting Readies, as one turn of
+  // the loop does. Returns the number of events handled.
+  size_t RunOnce(int ticks = 0);
 
  private:
   struct ProposeEvent {
@@ -148,23 +157,40 @@ class RaftDriver {
   using Event = std::variant<ProposeEvent, ConfChangeEvent, ReadEvent, TransferEvent, StepEvent,
                              ReportEvent, CompactEvent>;
 
-  RaftDriver(const Options& options, storage::RaftLogStore* log, PeerTransport* transport,
-             Hooks hooks);
+  // Turns the loop's outputs into the transport's sends and the hooks.
+  class ReadyOutputs : public raft::MessageSink, public raft::CommitSink {
+   public:
+    explicit ReadyOutputs(RaftDriver* driver) : driver_(driver) {}
+    void Send(std::vector<raftpb::Message> messages) override;
+    void CommitIndexKnown(uint64_t commit) override;
+    void LeaderChanged(uint64_t lead, uint64_t term) override;
+    absl::Status InstallSnapshot(const raftpb::Snapshot& snapshot) override;
+    void Apply(std::vector<CommittedEntry> entries) override;
+    void ReleaseRead(const raft::ReadState& read) override;
+
+   private:
+    RaftDriver* const driver_;
+  };
+
+  RaftDriver(const Options& options, raft::DurableLog* log, PeerTransport* transport, Hooks hooks);
   // Queues `event` (moved from only when queued), which carries `bytes` of entry data; false
   // when the queue is full or the driver is stopping, and the caller still holds the event.
   bool Push(Event& event, size_t bytes = 0);
   void Loop();
+  // Takes every queued event; false once stopping.
+  bool TakeEvents(std::deque<Event>* batch);
   void Handle(Event& event);
   // Processes every Ready the node has; stops the process (Fatal) if the log cannot be written.
   void DrainReady();
   void PublishStatus();
 
   const Options options_;
-  storage::RaftLogStore* const log_;
+  raft::DurableLog* const log_;
   PeerTransport* const transport_;
   Hooks hooks_;
-  std::unique_ptr<raft::RawNode> node_;  // driver thread only
-  uint64_t last_lead_ = 0;               // driver thread only
+  ReadyOutputs outputs_{this};
+  std::unique_ptr<raft::RawNode> node_;          // driver thread only
+  std::unique_ptr<raft::ReadyLoop> ready_loop_;  // driver thread only
 
   mutable absl::Mutex mu_;
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);

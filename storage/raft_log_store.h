@@ -1,5 +1,5 @@
 // RaftLogStore: the Raft log, hard state and snapshot metadata of one member, kept in the
-// Backend's raft_log family. It is the RocksDB implementation of raft::LogStorage: raft/ reads
+// Backend's raft_log family. It is the RocksDB implementation of raft::DurableLog: raft/ reads
 // the stable log through it, and the member loop persists each Ready through Save() in one
 // write batch (group commit: one fsync covers every entry that arrived meanwhile).
 //
@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "raft/log_storage.h"
+#include "raft/ready_loop.h"
 #include "raftpb/raft.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
@@ -36,7 +37,7 @@
 
 namespace quorum::storage {
 
-class RaftLogStore : public raft::LogStorage {
+class RaftLogStore : public raft::DurableLog {
  public:
   struct Options {
     // Memory for the newest entries, so that committed entries and appends to followers that
@@ -77,7 +78,7 @@ class RaftLogStore : public raft::LogStorage {
   // Nothing to write: returns at once. On error nothing was written and the store is unchanged.
   absl::Status Save(const std::optional<raftpb::Snapshot>& snapshot,
                     const std::vector<raftpb::Entry>& entries,
-                    const std::optional<raftpb::HardState>& hard_state, bool sync);
+                    const std::optional<raftpb::HardState>& hard_state, bool sync) override;
 
   // Records a snapshot point at `index` (<= LastIndex(); its term is read from the log) with the
   // membership as of that index, and deletes entries below `compact_to` (which must be
@@ -88,7 +89,7 @@ class RaftLogStore : public raft::LogStorage {
   // for compact_to > index. Not fsynced: a crash may forget it, which is harmless (the log
   // and the older snapshot point stay consistent, as both change in one batch).
   absl::Status CreateSnapshot(uint64_t index, const raftpb::ConfState& conf_state,
-                              uint64_t compact_to);
+                              uint64_t compact_to) override;
 
   // The membership as of the applied index, written by the applier in the same batch as the
   // applied position (MvccStore::MarkApplied with extra records); read back by InitialState().

@@ -18,28 +18,50 @@ std::unique_ptr<MemoryStorage> BootstrapStorage(const std::vector<uint64_t>& vot
 
 Cluster::Cluster(std::vector<uint64_t> ids, Tweak tweak) : tweak_(std::move(tweak)) {
   for (uint64_t id : ids) {
-    members_[id].storage = BootstrapStorage(ids);
+    members_[id].log = std::make_unique<quorum::testing::MemoryLogStore>(BootstrapStorage(ids));
     Start(id);
   }
 }
 
 void Cluster::AddEmptyMember(uint64_t id) {
-  members_[id].storage = std::make_unique<MemoryStorage>();
+  members_[id].log = std::make_unique<quorum::testing::MemoryLogStore>();
   Start(id);
+}
+
+void Cluster::Member::Send(std::vector<raftpb::Message> messages) {
+  for (raftpb::Message& msg : messages) cluster->in_flight_.push_back(std::move(msg));
+}
+
+absl::Status Cluster::Member::InstallSnapshot(const raftpb::Snapshot& snapshot) {
+  applied_index = snapshot.metadata().index();
+  return absl::OkStatus();
+}
+
+void Cluster::Member::Apply(std::vector<CommittedEntry> entries) {
+  for (const CommittedEntry& c : entries) {
+    if (c.entry.type() == raftpb::ENTRY_CONF_CHANGE) {
+      if (c.conf_state) conf_state = *c.conf_state;
+    } else if (!c.entry.data().empty()) {
+      applied.push_back(c.entry.data());
+    }
+    applied_index = c.entry.index();
+  }
 }
 
 void Cluster::Start(uint64_t id) {
   Member& m = members_.at(id);
+  m.cluster = this;
   Config c;
   c.id = id;
-  c.storage = m.storage.get();
+  c.storage = m.log.get();
   c.seed = 42;
   c.applied = 0;
   if (tweak_) tweak_(c);
   absl::StatusOr<std::unique_ptr<RawNode>> node = RawNode::Create(c);
   if (!node.ok()) std::abort();
   m.node = *std::move(node);
-  m.applied_index = m.storage->FirstIndex().value() - 1;
+  m.ready_loop = std::make_unique<ReadyLoop>(id, m.log.get(), &m, &m);
+  m.applied_index = m.log->FirstIndex().value() - 1;
 }
 
 void Cluster::Restart(uint64_t id) {
@@ -73,26 +95,7 @@ bool Cluster::Dropped(const raftpb::Message& m) const {
 bool Cluster::ProcessReady(uint64_t id) {
   Member& m = members_.at(id);
   if (!m.node->HasReady()) return false;
-  Ready rd = m.node->GetReady();
-  if (rd.snapshot) {
-    if (!m.storage->ApplySnapshot(*rd.snapshot).ok()) std::abort();
-    m.applied_index = rd.snapshot->metadata().index();
-  }
-  if (!m.storage->Append(rd.entries).ok()) std::abort();
-  if (rd.hard_state) m.storage->SetHardState(*rd.hard_state);
-  for (raftpb::Message& msg : rd.messages) in_flight_.push_back(std::move(msg));
-  for (const raftpb::Entry& e : rd.committed_entries) {
-    if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
-      raftpb::ConfChange cc;
-      cc.ParseFromString(e.data());
-      m.conf_state = m.node->ApplyConfChange(cc);
-    } else if (!e.data().empty()) {
-      m.applied.push_back(e.data());
-    }
-    m.applied_index = e.index();
-  }
-  for (ReadState& rs : rd.read_states) m.read_states.push_back(std::move(rs));
-  m.node->Advance();
+  if (!m.ready_loop->Drain(*m.node).ok()) std::abort();
   return true;
 }
 
@@ -122,8 +125,8 @@ void Cluster::Elect(uint64_t id) {
 void Cluster::SnapshotAndCompact(uint64_t id, uint64_t index) {
   Member& m = members_.at(id);
   raftpb::ConfState cs = m.node->Status().conf_state;
-  if (!m.storage->CreateSnapshot(index, cs, "snap").ok()) std::abort();
-  if (!m.storage->Compact(index).ok()) std::abort();
+  if (!m.log->memory().CreateSnapshot(index, cs, "snap").ok()) std::abort();
+  if (!m.log->memory().Compact(index).ok()) std::abort();
 }
 
 }  // namespace quorum::raft::testing

@@ -1,7 +1,8 @@
 // Cluster: an in-memory group of RawNodes wired by a synchronous network, for
-// raft/ unit tests and the benchmark. Each member's MemoryStorage stands in
-// for its disk; Stabilize() runs the Ready loop of every member and delivers
-// messages until the cluster is quiet. A drop filter scripts partitions.
+// raft/ unit tests and the benchmark. Each member's MemoryLogStore stands in
+// for its disk; Stabilize() runs every member's raft::ReadyLoop (the order
+// quorumd uses) and delivers messages until the cluster is quiet. A drop filter
+// scripts partitions.
 #ifndef QUORUM_TESTS_RAFT_CLUSTER_H_
 #define QUORUM_TESTS_RAFT_CLUSTER_H_
 
@@ -17,6 +18,8 @@
 #include "raft/memory_storage.h"
 #include "raft/raft.h"
 #include "raft/raw_node.h"
+#include "raft/ready_loop.h"
+#include "tests/support/memory_log_store.h"
 
 namespace quorum::raft::testing {
 
@@ -31,7 +34,7 @@ class Cluster {
 
   RawNode& node(uint64_t id) { return *members_.at(id).node; }
   Raft& raft(uint64_t id) { return members_.at(id).node->raft(); }
-  MemoryStorage& storage(uint64_t id) { return *members_.at(id).storage; }
+  MemoryStorage& storage(uint64_t id) { return members_.at(id).log->memory(); }
   // Data of normal, non-empty entries applied by `id`, in order.
   const std::vector<std::string>& applied(uint64_t id) { return members_.at(id).applied; }
   std::vector<ReadState>& read_states(uint64_t id) { return members_.at(id).read_states; }
@@ -60,9 +63,17 @@ class Cluster {
   void SnapshotAndCompact(uint64_t id, uint64_t index);
 
  private:
-  struct Member {
-    std::unique_ptr<MemoryStorage> storage;
+  // The member's application: records what it applies and the reads released.
+  struct Member : MessageSink, CommitSink {
+    void Send(std::vector<raftpb::Message> messages) override;
+    absl::Status InstallSnapshot(const raftpb::Snapshot& snapshot) override;
+    void Apply(std::vector<CommittedEntry> entries) override;
+    void ReleaseRead(const ReadState& read) override { read_states.push_back(read); }
+
+    Cluster* cluster = nullptr;
+    std::unique_ptr<quorum::testing::MemoryLogStore> log;
     std::unique_ptr<RawNode> node;
+    std::unique_ptr<ReadyLoop> ready_loop;
     std::vector<std::string> applied;
     std::vector<ReadState> read_states;
     raftpb::ConfState conf_state;

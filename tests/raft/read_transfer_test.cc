@@ -46,6 +46,22 @@ TEST(ReadIndexTest, LeaderWithoutQuorumDoesNotAnswer) {
   EXPECT_TRUE(c.read_states(1).empty());
 }
 
+TEST(ReadIndexTest, RoundWhoseHeartbeatsWereLostIsAnsweredByTheNextHeartbeat) {
+  Cluster c({1, 2, 3});
+  c.Elect(1);
+  c.Isolate(2);
+  c.Isolate(3);
+  ASSERT_TRUE(c.node(1).ReadIndex("r").ok());
+  c.Stabilize();
+  ASSERT_TRUE(c.read_states(1).empty());
+  c.Heal();
+  // No other read comes to open a new round: the periodic heartbeat carries the pending one.
+  c.Tick(1);
+  c.Stabilize();
+  ASSERT_EQ(c.read_states(1).size(), 1u);
+  EXPECT_EQ(c.read_states(1)[0].request_ctx, "r");
+}
+
 TEST(ReadIndexTest, NewLeaderDelaysReadsUntilItCommitsAnEntryOfItsTerm) {
   Cluster c({1, 2, 3});
   c.Elect(1);

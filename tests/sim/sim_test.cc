@@ -43,7 +43,7 @@ TEST(SimulationTest, SeededScenariosKeepSafetyAndLiveness) {
   }
   const auto start = std::chrono::steady_clock::now();
   uint64_t by_size[8] = {};
-  uint64_t crashes = 0, snapshots = 0, committed = 0, conf_changes = 0;
+  uint64_t crashes = 0, mid_ready_crashes = 0, snapshots = 0, committed = 0, conf_changes = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
     current_seed = seed;
     ScenarioResult r = Simulation(seed).Run();
@@ -53,6 +53,7 @@ TEST(SimulationTest, SeededScenariosKeepSafetyAndLiveness) {
     }
     by_size[r.members]++;
     crashes += r.crashes;
+    mid_ready_crashes += r.mid_ready_crashes;
     snapshots += r.snapshots_sent;
     committed += r.committed;
     conf_changes += r.conf_changes;
@@ -60,12 +61,13 @@ TEST(SimulationTest, SeededScenariosKeepSafetyAndLiveness) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
-      "sim: %llu scenarios (3:%llu 5:%llu 7:%llu) in %.1fs; %llu crashes, %llu snapshots "
+      "sim: %llu scenarios (3:%llu 5:%llu 7:%llu) in %.1fs; %llu crashes (%llu inside a Ready), "
+      "%llu snapshots "
       "delivered, %llu entries and %llu membership changes committed\n",
       (unsigned long long)count, (unsigned long long)by_size[3], (unsigned long long)by_size[5],
       (unsigned long long)by_size[7], secs, (unsigned long long)crashes,
-      (unsigned long long)snapshots, (unsigned long long)committed,
-      (unsigned long long)conf_changes);
+      (unsigned long long)mid_ready_crashes, (unsigned long long)snapshots,
+      (unsigned long long)committed, (unsigned long long)conf_changes);
 }
 
 }  // namespace

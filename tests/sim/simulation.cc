@@ -47,11 +47,76 @@ uint64_t Rng::Next() {
   return z ^ (z >> 31);
 }
 
-// A member: its "disk" (MemoryStorage, survives crashes) and its volatile
-// part (the RawNode and the application state), lost on a crash.
-struct Simulation::Member {
-  std::unique_ptr<raft::MemoryStorage> disk;
+// A member's disk: what it saved survives a crash. It is also where a member can crash in the
+// middle of a Ready: before its write (for a leader, after its messages left) or after it (for
+// the others, before their messages leave).
+class Simulation::Disk : public testing::MemoryLogStore {
+ public:
+  Disk(Simulation* sim, uint64_t id) : sim_(sim), id_(id) {}
+
+  absl::Status Save(const std::optional<raftpb::Snapshot>& snapshot,
+                    const std::vector<raftpb::Entry>& entries,
+                    const std::optional<raftpb::HardState>& hard_state, bool sync) override {
+    const CrashPoint crash = sim_->MidReadyCrash(id_, !entries.empty());
+    if (crash == CrashPoint::kBeforeWrite) return absl::AbortedError(kCrashed);
+    if (absl::Status s = MemoryLogStore::Save(snapshot, entries, hard_state, sync); !s.ok()) {
+      return s;
+    }
+    for (const raftpb::Entry& e : entries) {
+      absl::StatusOr<uint64_t> prev = memory().Term(e.index() - 1);
+      sim_->checker_.ObservePersisted(id_, e, prev.ok() ? *prev : 0);
+    }
+    if (crash == CrashPoint::kAfterWrite) return absl::AbortedError(kCrashed);
+    return absl::OkStatus();
+  }
+
+  static constexpr char kCrashed[] = "member crashed";
+
+ private:
+  Simulation* const sim_;
+  const uint64_t id_;
+};
+
+// A member: its disk (survives crashes) and its volatile part (the RawNode, its Ready loop and
+// the application state), lost on a crash. It is the application its Ready loop reports to.
+struct Simulation::Member : raft::MessageSink, raft::CommitSink {
+  Member(Simulation* sim, uint64_t id) : sim(sim), id(id) {}
+
+  void Send(std::vector<raftpb::Message> messages) override {
+    for (raftpb::Message& msg : messages) sim->Send(std::move(msg));
+  }
+  absl::Status InstallSnapshot(const raftpb::Snapshot& snapshot) override {
+    auto [index, hash] = DecodeState(snapshot.data());
+    sim->checker_.ObserveSnapshotInstalled(id, index, hash);
+    applied = index;
+    state_hash = hash;
+    return absl::OkStatus();
+  }
+  void Apply(std::vector<raft::CommittedEntry> entries) override {
+    for (const raft::CommittedEntry& c : entries) {
+      const raftpb::Entry& e = c.entry;
+      state_hash = sim->checker_.ObserveApplied(id, applied, state_hash, e);
+      applied = e.index();
+      if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
+        sim->conf_change_indexes_.insert(e.index());
+      } else if (!sim->liveness_marker_.empty() && e.data() == sim->liveness_marker_) {
+        saw_marker = true;
+      }
+    }
+  }
+  void ReleaseRead(const raft::ReadState& read) override {
+    auto it = reads.find(read.request_ctx);
+    if (it != reads.end()) {
+      sim->checker_.ObserveRead(id, read.index, it->second);
+      reads.erase(it);
+    }
+  }
+
+  Simulation* const sim;
+  const uint64_t id;
+  std::unique_ptr<Disk> disk;
   std::unique_ptr<raft::RawNode> node;  // null while crashed
+  std::unique_ptr<raft::ReadyLoop> ready_loop;
   uint64_t applied = 0;
   uint64_t state_hash = 0;
   uint64_t restart_at = 0;  // tick at which a crashed member comes back
@@ -81,15 +146,19 @@ Simulation::Simulation(uint64_t seed) : seed_(seed), rng_(seed) {
   // exercised in the configuration that guards against that.
   conf_change_ppm_ = (pre_vote_ && check_quorum_) ? rng_.Uniform(150000) : 0;
   proposals_per_tick_ = 1 + rng_.Uniform(4);
+  // Crashes inside a Ready: a leader with new entries between sending them and writing them
+  // (the order quorumd uses), and anyone before or after its write.
+  leader_mid_ready_crash_ppm_ = rng_.Chance(300000) ? 0 : rng_.Uniform(30000);
+  mid_ready_crash_ppm_ = rng_.Uniform(2000);
   raftpb::Snapshot boot;
   boot.mutable_metadata()->set_index(1);
   boot.mutable_metadata()->set_term(1);
   for (uint64_t id : ids_) boot.mutable_metadata()->mutable_conf_state()->add_voters(id);
   boot.set_data(EncodeState(1, 0));
   for (uint64_t id : ids_) {
-    auto m = std::make_unique<Member>();
-    m->disk = std::make_unique<raft::MemoryStorage>();
-    if (!m->disk->ApplySnapshot(boot).ok()) std::abort();
+    auto m = std::make_unique<Member>(this, id);
+    m->disk = std::make_unique<Disk>(this, id);
+    if (!m->disk->memory().ApplySnapshot(boot).ok()) std::abort();
     members_[id] = std::move(m);
     Start(id);
   }
@@ -117,6 +186,7 @@ void Simulation::Start(uint64_t id) {
   absl::StatusOr<std::unique_ptr<raft::RawNode>> node = raft::RawNode::Create(c);
   if (!node.ok()) std::abort();
   m.node = *std::move(node);
+  m.ready_loop = std::make_unique<raft::ReadyLoop>(id, m.disk.get(), &m, &m);
   m.applied = index;
   m.state_hash = hash;
   m.reads.clear();
@@ -124,8 +194,24 @@ void Simulation::Start(uint64_t id) {
 
 void Simulation::Crash(uint64_t id) {
   Member& m = *members_.at(id);
+  m.ready_loop.reset();
   m.node.reset();
+  m.disk->Crash();
   result_.crashes++;
+}
+
+Simulation::CrashPoint Simulation::MidReadyCrash(uint64_t id, bool has_entries) {
+  const Member& m = *members_.at(id);
+  if (healed_) return CrashPoint::kNone;
+  if (has_entries && m.ready_loop->lead() == id && rng_.Chance(leader_mid_ready_crash_ppm_)) {
+    result_.mid_ready_crashes++;
+    return CrashPoint::kBeforeWrite;
+  }
+  if (rng_.Chance(mid_ready_crash_ppm_)) {
+    result_.mid_ready_crashes++;
+    return rng_.Uniform(2) ? CrashPoint::kBeforeWrite : CrashPoint::kAfterWrite;
+  }
+  return CrashPoint::kNone;
 }
 
 uint64_t Simulation::Leader() const {
@@ -196,49 +282,16 @@ void Simulation::Deliver(const raftpb::Message& m) {
 void Simulation::ProcessReady(uint64_t id) {
   Member& m = *members_.at(id);
   if (!m.node || !m.node->HasReady()) return;
-  raft::Ready rd = m.node->GetReady();
-  // 1. Persist: snapshot, then entries, then hard state.
-  if (rd.snapshot) {
-    if (!m.disk->ApplySnapshot(*rd.snapshot).ok()) std::abort();
-    auto [index, hash] = DecodeState(rd.snapshot->data());
-    checker_.ObserveSnapshotInstalled(id, index, hash);
-    m.applied = index;
-    m.state_hash = hash;
-  }
-  if (!rd.entries.empty()) {
-    if (absl::Status s = m.disk->Append(rd.entries); !s.ok()) {
+  if (absl::Status s = m.ready_loop->Drain(*m.node); !s.ok()) {
+    if (s.message() != absl::StrCat("raft log save: ", Disk::kCrashed)) {
       checker_.ObserveRead(id, 0, 1);  // unreachable in a correct run; forces a failure
-      result_.failure = absl::StrCat("persist failed: ", s.ToString());
+      result_.failure = absl::StrCat("member ", id, ": ", s.ToString());
+      return;
     }
-    for (const raftpb::Entry& e : rd.entries) {
-      absl::StatusOr<uint64_t> prev = m.disk->Term(e.index() - 1);
-      checker_.ObservePersisted(id, e, prev.ok() ? *prev : 0);
-    }
+    Crash(id);
+    m.restart_at = now_ / kStepsPerTick + 1 + rng_.Uniform(5 * kElectionTick);
+    return;
   }
-  if (rd.hard_state) m.disk->SetHardState(*rd.hard_state);
-  // 2. Send.
-  for (raftpb::Message& msg : rd.messages) Send(std::move(msg));
-  // 3. Apply.
-  for (const raftpb::Entry& e : rd.committed_entries) {
-    m.state_hash = checker_.ObserveApplied(id, m.applied, m.state_hash, e);
-    m.applied = e.index();
-    if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
-      raftpb::ConfChange cc;
-      cc.ParseFromString(e.data());
-      m.node->ApplyConfChange(cc);
-      conf_change_indexes_.insert(e.index());
-    } else if (!liveness_marker_.empty() && e.data() == liveness_marker_) {
-      m.saw_marker = true;
-    }
-  }
-  for (const raft::ReadState& rs : rd.read_states) {
-    auto it = m.reads.find(rs.request_ctx);
-    if (it != m.reads.end()) {
-      checker_.ObserveRead(id, rs.index, it->second);
-      m.reads.erase(it);
-    }
-  }
-  m.node->Advance();
   Observe(id);
 }
 
@@ -309,14 +362,15 @@ void Simulation::ClientActivity() {
     if (m.node->ReadIndex(ctx).ok()) m.reads[ctx] = checker_.max_applied();
   }
   if (rng_.Chance(compact_ppm_)) {
-    const uint64_t snap_index = m.disk->Snapshot()->metadata().index();
+    raft::MemoryStorage& disk = m.disk->memory();
+    const uint64_t snap_index = disk.Snapshot()->metadata().index();
     if (m.applied > snap_index + 2) {
       raftpb::ConfState cs = m.node->Status().conf_state;
-      if (m.disk->CreateSnapshot(m.applied, cs, EncodeState(m.applied, m.state_hash)).ok()) {
-        const uint64_t first = *m.disk->FirstIndex();
+      if (disk.CreateSnapshot(m.applied, cs, EncodeState(m.applied, m.state_hash)).ok()) {
+        const uint64_t first = *disk.FirstIndex();
         const uint64_t keep = rng_.Uniform(4);
         const uint64_t upto = m.applied > first + keep ? m.applied - keep : m.applied;
-        if (upto >= first) (void)m.disk->Compact(upto);
+        if (upto >= first) (void)disk.Compact(upto);
       }
     }
   }

@@ -1,9 +1,11 @@
 // Simulation: one seeded, deterministic scenario of a quorum Raft cluster (3, 5
 // or 7 members) under message loss, delay, reordering, duplication, symmetric
 // and asymmetric partitions, crash/restart (losing everything not persisted),
-// single-server membership changes, log compaction, leadership transfers and reads. After every
-// step the InvariantChecker verifies safety; after healing, liveness is required. sim_test.cc runs
-// many seeds; the same seed always replays the same run.
+// single-server membership changes, log compaction, leadership transfers and reads. Every
+// member runs raft::ReadyLoop, quorumd's Ready order, and may crash inside a Ready: a leader
+// between sending its new entries and writing them, anyone just before or after its write.
+// After every step the InvariantChecker verifies safety; after healing, liveness is required.
+// sim_test.cc runs many seeds; the same seed always replays the same run.
 #ifndef QUORUM_TESTS_SIM_SIMULATION_H_
 #define QUORUM_TESTS_SIM_SIMULATION_H_
 
@@ -16,7 +18,9 @@
 
 #include "raft/memory_storage.h"
 #include "raft/raw_node.h"
+#include "raft/ready_loop.h"
 #include "tests/sim/invariants.h"
+#include "tests/support/memory_log_store.h"
 
 namespace quorum::sim {
 
@@ -40,6 +44,7 @@ struct ScenarioResult {
   uint64_t ticks = 0;
   uint64_t committed = 0;
   uint64_t crashes = 0;
+  uint64_t mid_ready_crashes = 0;  // of which inside a Ready (see MidReadyCrash)
   uint64_t snapshots_sent = 0;
   uint64_t conf_changes = 0;  // membership changes committed
 };
@@ -51,7 +56,9 @@ class Simulation {
   ScenarioResult Run();
 
  private:
+  class Disk;
   struct Member;
+  enum class CrashPoint { kNone, kBeforeWrite, kAfterWrite };
   struct InFlight {
     uint64_t deliver_at;
     uint64_t seq;
@@ -60,6 +67,8 @@ class Simulation {
 
   void Start(uint64_t id);
   void Crash(uint64_t id);
+  // Whether member `id` crashes in the Save it is making, and where.
+  CrashPoint MidReadyCrash(uint64_t id, bool has_entries);
   void Step();  // one delivery step
   void Tick();  // one clock tick of every live member, then steps
   void ProcessReady(uint64_t id);
@@ -96,6 +105,8 @@ class Simulation {
   bool pre_vote_ = true;
   bool check_quorum_ = true;
   uint64_t leader_crash_ppm_ = 0;
+  uint64_t leader_mid_ready_crash_ppm_ = 0;
+  uint64_t mid_ready_crash_ppm_ = 0;
   uint64_t proposals_per_tick_ = 1;
   uint64_t conf_change_ppm_ = 0;
   std::set<uint64_t> conf_change_indexes_;
