@@ -33,12 +33,14 @@ std::vector<std::string> PeerUrls(const etcdserverpb::Member& m) {
 
 }  // namespace
 
-Member::Member(const Config& config, LocalState state, absl::AnyInvocable<void()> removed)
+Member::Member(const Config& config, LocalState state, absl::AnyInvocable<void()> removed,
+               MemberEnvironment environment)
     : config_(config),
       apply_stall_file_(ApplyStallFile()),
       member_id_(state.member_id),
       cluster_id_(state.cluster_id),
       removed_(std::move(removed)),
+      environment_(std::move(environment)),
       backend_(std::move(state.backend)),
       store_(std::move(state.store)),
       log_(std::move(state.log)),
@@ -49,10 +51,13 @@ Member::Member(const Config& config, LocalState state, absl::AnyInvocable<void()
       joining_peers_(std::move(state.joining_peers)) {}
 
 absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config,
-                                                      absl::AnyInvocable<void()> removed) {
+                                                      absl::AnyInvocable<void()> removed,
+                                                      MemberEnvironment environment) {
   absl::StatusOr<LocalState> state = OpenDataDir(config);
   if (!state.ok()) return state.status();
-  std::unique_ptr<Member> member(new Member(config, *std::move(state), std::move(removed)));
+  if (!environment.transport) environment.transport = PeerTransport::Start;
+  std::unique_ptr<Member> member(
+      new Member(config, *std::move(state), std::move(removed), std::move(environment)));
   if (auto s = member->Wire(); !s.ok()) return s;
   if (auto s = member->StartReplication(); !s.ok()) return s;
   return member;
@@ -137,7 +142,7 @@ absl::Status Member::StartTransport() {
   };
   // A member removed while it was down learns it from the peers that refuse it.
   callbacks.removed = [this] { Leave(); };
-  auto transport = PeerTransport::Start(options, std::move(callbacks));
+  auto transport = environment_.transport(options, std::move(callbacks));
   if (!transport.ok()) return transport.status();
   transport_ = *std::move(transport);
   std::vector<etcdserverpb::Member> peers = membership_->List();
@@ -171,6 +176,7 @@ absl::Status Member::StartReplication() {
   options.sync = !config_.unsafe_no_fsync;
   options.seed = member_id_ ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   options.campaign_at_start = conf_state.voters_size() == 1 && conf_state.voters(0) == member_id_;
+  options.own_thread = environment_.raft_thread;
   RaftDriver::Hooks hooks;
   hooks.apply = [this](std::vector<CommittedEntry> entries) { QueueForApply(std::move(entries)); };
   hooks.read_ready = [this](uint64_t index, const std::string& ctx) {
@@ -221,6 +227,8 @@ Member::~Member() {
   absl::MutexLock lock(&moves_mu_);
   for (auto& move : moves_) move.done(ErrStopped());
 }
+
+void Member::StepRaft(int ticks) { driver_->RunOnce(ticks); }
 
 absl::Time Member::DefaultDeadline() const {
   return absl::Now() + absl::Seconds(5) +

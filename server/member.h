@@ -34,18 +34,28 @@
 #include "server/membership.h"
 #include "server/membership_peer.h"
 #include "server/peer/snapshot_staging.h"
+#include "server/peer/transport.h"
 #include "server/raft_driver.h"
 #include "server/wait_list.h"
 #include "server/watch_hub.h"
 
 namespace quorum::server {
 
-class PeerTransport;
-
 // The etcd API version this member implements; clients gate features on it.
 inline constexpr char kEtcdApiVersion[] = "3.4.0";
 // quorum's own version, reported beside it.
 inline constexpr char kQuorumVersion[] = "0.1.0";
+
+// What a member runs on. quorumd uses the defaults; unit tests wire several members in one
+// process over a fake transport and step their Raft loops themselves.
+struct MemberEnvironment {
+  // Makes the peer transport; default: the gRPC transport on --listen-peer-urls.
+  std::function<absl::StatusOr<std::unique_ptr<PeerTransport>>(const PeerTransport::Options&,
+                                                               PeerTransport::Callbacks)>
+      transport;
+  // False: the Raft loop gets no thread of its own and time passes only as StepRaft says.
+  bool raft_thread = true;
+};
 
 class Member final : public MemberApi {
  public:
@@ -54,7 +64,8 @@ class Member final : public MemberApi {
   // peer port in use). `removed` runs (once, on a member thread) when this member learns it was
   // removed from the cluster: the owner must then stop it, as etcd stops a removed member.
   static absl::StatusOr<std::unique_ptr<Member>> Start(const Config& config,
-                                                       absl::AnyInvocable<void()> removed = {});
+                                                       absl::AnyInvocable<void()> removed = {},
+                                                       MemberEnvironment environment = {});
   ~Member() override;
 
   Member(const Member&) = delete;
@@ -107,13 +118,18 @@ class Member final : public MemberApi {
                   absl::AnyInvocable<void(absl::Status)> done) override;
   std::vector<etcdserverpb::AlarmMember> Alarms() const { return alarms_.List(); }
 
+  // With MemberEnvironment::raft_thread false: one turn of the Raft loop with `ticks` clock ticks
+  // (queued events, ticks, every Ready). From one thread at a time.
+  void StepRaft(int ticks = 0);
+
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
   uint64_t leader_id() const { return lead_.load(); }
   const Config& config() const { return config_; }
 
  private:
-  Member(const Config& config, LocalState state, absl::AnyInvocable<void()> removed);
+  Member(const Config& config, LocalState state, absl::AnyInvocable<void()> removed,
+         MemberEnvironment environment);
   // Builds the watch hub, the lessor's view and the applier on the opened store.
   absl::Status Wire();
   absl::Status StartReplication();
@@ -175,6 +191,7 @@ class Member final : public MemberApi {
   const uint64_t member_id_;
   const uint64_t cluster_id_;
   absl::AnyInvocable<void()> removed_;
+  MemberEnvironment environment_;
   std::atomic<uint64_t> lead_{0};
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> applied_index_{0};

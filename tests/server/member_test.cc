@@ -36,19 +36,22 @@ class MemberTest : public ::testing::Test {
       config.election_timeout_ms = 1000;
       for (int j = 0; j < kMembers; ++j) {
         // Never dialled: the fake network routes by member id.
-        Url url{.scheme = "http", .host = "127.0.0.1", .port = 30000 + j,
+        Url url{.scheme = "http",
+                .host = "127.0.0.1",
+                .port = 30000 + j,
                 .original = absl::StrCat("http://127.0.0.1:", 30000 + j)};
         config.initial_cluster.push_back({absl::StrCat("m", j), {url}});
         if (i == j) config.listen_peer_urls = {url};
       }
-      Member::Environment environment;
+      MemberEnvironment environment;
       environment.raft_thread = false;
       environment.transport = [this](const PeerTransport::Options& options,
                                      PeerTransport::Callbacks callbacks)
           -> absl::StatusOr<std::unique_ptr<PeerTransport>> {
         return std::unique_ptr<PeerTransport>(network_.Join(options.self_id, std::move(callbacks)));
       };
-      auto member = Member::Start(config, [this, i] { removed_[i] = true; }, environment);
+      auto member = Member::Start(
+          config, [this, i] { removed_[i] = true; }, environment);
       ASSERT_TRUE(member.ok()) << member.status();
       members_.push_back(*std::move(member));
     }
@@ -99,11 +102,10 @@ class MemberTest : public ::testing::Test {
   ApplyResult ProposeAndWait(int i, internalpb::InternalRequest request) {
     absl::Notification done;
     ApplyResult result;
-    members_[i]->Propose(std::move(request), absl::Now() + absl::Seconds(60),
-                         [&](ApplyResult r) {
-                           result = std::move(r);
-                           done.Notify();
-                         });
+    members_[i]->Propose(std::move(request), absl::Now() + absl::Seconds(60), [&](ApplyResult r) {
+      result = std::move(r);
+      done.Notify();
+    });
     EXPECT_TRUE(RunUntil(done)) << "proposal never answered";
     return result;
   }
