@@ -83,6 +83,19 @@ std::vector<std::string> PeerUrls(const etcdserverpb::Member& m) {
 
 }  // namespace
 
+raftpb::ConfChange EncodeMemberChange(raftpb::ConfChangeType type, etcdserverpb::Member member,
+                                      uint64_t id, uint64_t proposer) {
+  internalpb::ConfChangeContext context;
+  context.set_id(id);
+  context.set_proposer(proposer);
+  raftpb::ConfChange change;
+  change.set_type(type);
+  change.set_node_id(member.id());
+  *context.mutable_member() = std::move(member);
+  change.set_context(context.SerializeAsString());
+  return change;
+}
+
 void Applier::Apply(const raftpb::Entry& entry, const std::optional<raftpb::ConfState>& conf_state,
                     ApplyEffects* effects) {
   storage::MvccStore* store = state_.store;

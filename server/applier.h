@@ -90,6 +90,11 @@ class Applier {
   raftpb::ConfState conf_state_;
 };
 
+// The Raft entry for a membership change of `member`, carrying the proposer's waiter (`id`,
+// `proposer`) as Apply expects it.
+raftpb::ConfChange EncodeMemberChange(raftpb::ConfChangeType type, etcdserverpb::Member member,
+                                      uint64_t id, uint64_t proposer);
+
 // Key and value bytes of every put on any path of the txn (what it may add to the database).
 int64_t TxnPutBytes(const etcdserverpb::TxnRequest& txn);
 // True when the txn contains a put on any path (puts can grow the database).

@@ -111,16 +111,8 @@ void Member::ProposeConfChange(raftpb::ConfChangeType type, etcdserverpb::Member
     return;
   }
   uint64_t id = ids_.Next();
-  internalpb::ConfChangeContext context;
-  context.set_id(id);
-  context.set_proposer(member_id_);
-  raftpb::ConfChange change;
-  change.set_type(type);
-  change.set_node_id(member.id());
-  *context.mutable_member() = std::move(member);
-  change.set_context(context.SerializeAsString());
   waits_.AddWrite(id, deadline, std::move(done));
-  driver_->ProposeConfChange(std::move(change),
+  driver_->ProposeConfChange(EncodeMemberChange(type, std::move(member), id, member_id_),
                              [this, id](absl::Status s) { waits_.FailWrite(id, std::move(s)); });
 }
 

@@ -48,6 +48,27 @@ bool Parse(const rocksdb::Slice& value, Record* record) {
   return record->ParseFromArray(value.data(), static_cast<int>(value.size()));
 }
 
+// Every record of `family` whose key starts with `prefix`, decoded as `Record`.
+template <typename Record>
+absl::StatusOr<std::vector<Record>> LoadRecords(Backend* backend, ColumnFamily family,
+                                                std::string_view prefix, std::string_view what) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      backend->db()->NewIterator(rocksdb::ReadOptions(), backend->Family(family)));
+  std::vector<Record> records;
+  for (it->Seek(ToSlice(prefix)); it->Valid() && it->key().starts_with(ToSlice(prefix));
+       it->Next()) {
+    Record record;
+    if (!Parse(it->value(), &record)) {
+      return absl::DataLossError(absl::StrCat("storage: corrupt ", std::string(what), " record"));
+    }
+    records.push_back(std::move(record));
+  }
+  if (!it->status().ok()) {
+    return FromRocksStatus(it->status(), absl::StrCat("reading ", std::string(what), "s"));
+  }
+  return records;
+}
+
 }  // namespace
 
 absl::StatusOr<MembershipRecords> LoadMembership(Backend* backend) {
@@ -75,32 +96,12 @@ absl::StatusOr<MembershipRecords> LoadMembership(Backend* backend) {
 }
 
 absl::StatusOr<std::vector<etcdserverpb::AlarmMember>> LoadAlarms(Backend* backend) {
-  std::unique_ptr<rocksdb::Iterator> it(
-      backend->db()->NewIterator(rocksdb::ReadOptions(), backend->Family(ColumnFamily::kMembers)));
-  std::vector<etcdserverpb::AlarmMember> alarms;
-  for (it->Seek(ToSlice(kAlarmPrefix)); it->Valid() && it->key().starts_with(ToSlice(kAlarmPrefix));
-       it->Next()) {
-    etcdserverpb::AlarmMember alarm;
-    if (!Parse(it->value(), &alarm)) return absl::DataLossError("storage: corrupt alarm record");
-    alarms.push_back(std::move(alarm));
-  }
-  if (!it->status().ok()) return FromRocksStatus(it->status(), "reading alarms");
-  return alarms;
+  return LoadRecords<etcdserverpb::AlarmMember>(backend, ColumnFamily::kMembers, kAlarmPrefix,
+                                                "alarm");
 }
 
 absl::StatusOr<std::vector<internalpb::LeaseRecord>> LoadLeases(Backend* backend) {
-  std::unique_ptr<rocksdb::Iterator> it(
-      backend->db()->NewIterator(rocksdb::ReadOptions(), backend->Family(ColumnFamily::kLease)));
-  std::vector<internalpb::LeaseRecord> leases;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    internalpb::LeaseRecord record;
-    if (!Parse(it->value(), &record)) {
-      return absl::DataLossError("storage: unreadable lease record");
-    }
-    leases.push_back(std::move(record));
-  }
-  if (!it->status().ok()) return FromRocksStatus(it->status(), "reading leases");
-  return leases;
+  return LoadRecords<internalpb::LeaseRecord>(backend, ColumnFamily::kLease, "", "lease");
 }
 
 absl::Status SaveIdentity(Backend* backend, const internalpb::MemberIdentity& identity,

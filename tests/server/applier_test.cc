@@ -74,14 +74,7 @@ class ApplierTest : public storage::testing::StoreTest {
   }
   raftpb::Entry ConfChangeEntry(raftpb::ConfChangeType type, etcdserverpb::Member member,
                                 uint64_t proposer, uint64_t id) {
-    internalpb::ConfChangeContext context;
-    context.set_id(id);
-    context.set_proposer(proposer);
-    raftpb::ConfChange change;
-    change.set_type(type);
-    change.set_node_id(member.id());
-    *context.mutable_member() = std::move(member);
-    change.set_context(context.SerializeAsString());
+    raftpb::ConfChange change = EncodeMemberChange(type, std::move(member), id, proposer);
     raftpb::Entry entry;
     entry.set_index(++log_index_);
     entry.set_term(2);
