@@ -11,7 +11,8 @@
 //
 // Threading: OnCommit runs on the apply thread (under the store's writer lock: it only reads the
 // store and queues). Streams are driven from gRPC threads. Wake callbacks run on the hub thread,
-// never under a hub lock, and never after CloseStream returns.
+// never under a hub lock, and never after CloseStream returns. In-process watches (WatchLocal,
+// for the Election and Lock services) get their responses on the hub thread too.
 #ifndef QUORUM_SERVER_WATCH_HUB_H_
 #define QUORUM_SERVER_WATCH_HUB_H_
 
@@ -27,12 +28,16 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "mvccpb/kv.pb.h"
-#include "storage/mvcc_store.h"
+
+namespace quorum::storage {
+class MvccStore;
+}  // namespace quorum::storage
 
 namespace quorum::server {
 
@@ -95,6 +100,22 @@ class WatchHub {
   // Takes the next queued response of the stream; false when there is none.
   bool Pop(const std::shared_ptr<Stream>& stream, etcdserverpb::WatchResponse* response);
 
+  // In-process watching, for the recipes the server runs on its own store (waiting for a key's
+  // deletion, observing an election). One watcher made from `request` as for Create; `handler`
+  // gets each of its responses but the "created" one, in order, on the hub thread and never
+  // under a hub lock, until it returns false or the watch is cancelled. A refused or compacted
+  // watcher's "canceled" response is its last. The handler must not block; it may call the hub.
+  using LocalHandler = absl::AnyInvocable<bool(etcdserverpb::WatchResponse)>;
+  class LocalWatch;
+  std::shared_ptr<LocalWatch> WatchLocal(etcdserverpb::WatchCreateRequest request,
+                                         LocalHandler handler);
+  // Ends the watch from any thread, the hub thread included (a handler may cancel its own watch
+  // or another). Once it returns the handler is not called again, except for a call already
+  // running on the hub thread; the handler is destroyed by whichever of the two comes last.
+  // Dropping the last reference to a watch also ends it (at the next delivery, without
+  // releasing its watcher until then); cancel explicitly to release the watcher at once.
+  void CancelLocal(const std::shared_ptr<LocalWatch>& watch);
+
   size_t watcher_count() const;
 
  private:
@@ -114,6 +135,11 @@ class WatchHub {
   void Unsync(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Resync(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   etcdserverpb::ResponseHeader Header(int64_t revision) const;
+
+  // Closes the stream's watchers and drops its queue.
+  void CloseLocked(Stream& stream) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hub thread: hands an in-process watch's queued responses to its handler.
+  void DeliverLocal(const std::shared_ptr<Stream>& stream);
 
   void Run();
   // One round of catch-up for the unsynced watchers whose streams have room. Returns true if

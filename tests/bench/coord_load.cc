@@ -2,8 +2,13 @@
 // so that a script can read the server's memory while they exist. Opens --streams watch streams
 // carrying --watchers watchers (each on its own key), grants --leases leases (one key attached
 // to each), writes one put to every watched key and checks every watcher saw it, then prints
-// "holding" and keeps everything open until its stdin closes.
+// "holding" and keeps everything open until its stdin closes. With --locks and --observers it
+// also holds that many Lock calls waiting behind a holder and Observe streams on an election
+// (see coord_waits.h); the stdin line "cancel" cancels them all, waits for their ends and prints
+// "cancelled" with how many lock keys are left (the holder's only, if every waiter removed its
+// own).
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +21,7 @@
 
 #include "CLI/CLI.hpp"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "tests/bench/coord_waits.h"
 
 namespace {
 
@@ -50,11 +56,15 @@ int main(int argc, char** argv) {
   int watchers = 10000;
   int leases = 10000;
   int threads = 32;
+  int locks = 0;
+  int observers = 0;
   app.add_option("--endpoint", endpoint);
   app.add_option("--streams", streams);
   app.add_option("--watchers", watchers);
   app.add_option("--leases", leases);
   app.add_option("--threads", threads);
+  app.add_option("--locks", locks, "Lock calls kept waiting");
+  app.add_option("--observers", observers, "Observe streams kept open");
   CLI11_PARSE(app, argc, argv);
 
   auto channel = grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
@@ -116,12 +126,35 @@ int main(int argc, char** argv) {
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::printf("holding: %lld watchers created, %lld events seen, %d leases, %d failures\n",
-              static_cast<long long>(created.load()), static_cast<long long>(events.load()), leases,
-              failures.load());
+  // Names of their own per run: a holder of an earlier run may still hold its lock.
+  const std::string kLockName = "coord-load-lock-" + std::to_string(getpid());
+  const std::string kElection = "coord-load-election-" + std::to_string(getpid());
+  std::unique_ptr<quorum::bench::WaitingCalls> calls;
+  if (locks > 0 || observers > 0) {
+    calls = std::make_unique<quorum::bench::WaitingCalls>(channel);
+    if (!calls->TakeLock(kLockName) || !calls->Lead(kElection)) {
+      std::cerr << "could not take the lock or lead the election\n";
+      return 1;
+    }
+    calls->StartLocks(kLockName, locks);
+    calls->StartObservers(kElection, observers);
+    if (!calls->WaitAllWaiting(kLockName, locks + 1, std::chrono::seconds(300))) ++failures;
+    failures += static_cast<int>(calls->lock_errors());
+  }
+  std::printf(
+      "holding: %lld watchers created, %lld events seen, %d leases, %d locks waiting, "
+      "%lld observers, %d failures\n",
+      static_cast<long long>(created.load()), static_cast<long long>(events.load()), leases, locks,
+      static_cast<long long>(calls ? calls->observed() : 0), failures.load());
   std::fflush(stdout);
   std::string line;
   while (std::getline(std::cin, line)) {
+    if (line != "cancel" || calls == nullptr) continue;
+    calls->CancelAll();
+    const bool ended = calls->WaitAllEnded(std::chrono::seconds(120));
+    std::printf("cancelled: %s, %lld lock keys left\n", ended ? "all ended" : "NOT all ended",
+                static_cast<long long>(calls->LockKeys(kLockName)));
+    std::fflush(stdout);
   }
   for (auto& s : open) s->context.TryCancel();
   for (auto& s : open) s->reader.join();

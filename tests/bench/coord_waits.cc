@@ -1,0 +1,175 @@
+#include "tests/bench/coord_waits.h"
+
+#include <thread>
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "v3electionpb/v3election.grpc.pb.h"
+#include "v3lockpb/v3lock.grpc.pb.h"
+
+namespace quorum::bench {
+
+struct WaitingCalls::LockCall {
+  grpc::ClientContext context;
+  v3lockpb::LockRequest request;
+  v3lockpb::LockResponse response;
+};
+
+class WaitingCalls::Observer final : public grpc::ClientReadReactor<v3electionpb::LeaderResponse> {
+ public:
+  Observer(WaitingCalls* owner, v3electionpb::Election::Stub* stub, const std::string& name)
+      : owner_(owner) {
+    request_.set_name(name);
+    stub->async()->Observe(&context_, &request_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void Cancel() { context_.TryCancel(); }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (!seen_) {
+      seen_ = true;
+      std::lock_guard<std::mutex> lock(owner_->mu_);
+      ++owner_->observed_;
+      owner_->changed_.notify_all();
+    }
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status&) override { owner_->Ended(); }
+
+ private:
+  WaitingCalls* owner_;
+  grpc::ClientContext context_;
+  v3electionpb::LeaderRequest request_;
+  v3electionpb::LeaderResponse response_;
+  bool seen_ = false;  // only the reactor's reads touch it, one at a time
+};
+
+WaitingCalls::WaitingCalls(std::shared_ptr<grpc::Channel> channel) : channel_(std::move(channel)) {}
+
+WaitingCalls::~WaitingCalls() {
+  CancelAll();
+  WaitAllEnded(std::chrono::seconds(60));
+}
+
+bool WaitingCalls::TakeLock(const std::string& name) {
+  auto lock = v3lockpb::Lock::NewStub(channel_);
+  grpc::ClientContext lock_context;
+  lock_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v3lockpb::LockRequest lock_request;
+  lock_request.set_name(name);
+  v3lockpb::LockResponse locked;
+  return lock->Lock(&lock_context, lock_request, &locked).ok();
+}
+
+bool WaitingCalls::Lead(const std::string& name) {
+  auto election = v3electionpb::Election::NewStub(channel_);
+  grpc::ClientContext campaign_context;
+  campaign_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v3electionpb::CampaignRequest campaign;
+  campaign.set_name(name);
+  campaign.set_value("leader");
+  v3electionpb::CampaignResponse led;
+  return election->Campaign(&campaign_context, campaign, &led).ok();
+}
+
+void WaitingCalls::StartLocks(const std::string& name, int count) {
+  auto stub = v3lockpb::Lock::NewStub(channel_);
+  for (int i = 0; i < count; ++i) {
+    auto call = std::make_unique<LockCall>();
+    call->request.set_name(name);
+    LockCall* raw = call.get();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      locks_.push_back(std::move(call));
+      ++open_;
+    }
+    stub->async()->Lock(&raw->context, &raw->request, &raw->response, [this](grpc::Status status) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        // Before the cancel, a waiter has no business ending.
+        if (!cancelling_) ++lock_errors_;
+      }
+      (void)status;
+      Ended();
+    });
+  }
+}
+
+void WaitingCalls::StartObservers(const std::string& name, int count) {
+  auto stub = v3electionpb::Election::NewStub(channel_);
+  for (int i = 0; i < count; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++open_;
+    }
+    auto observer = std::make_unique<Observer>(this, stub.get(), name);
+    std::lock_guard<std::mutex> lock(mu_);
+    observers_.push_back(std::move(observer));
+  }
+}
+
+int64_t WaitingCalls::LockKeys(const std::string& name) {
+  auto kv = etcdserverpb::KV::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  etcdserverpb::RangeRequest range;
+  const std::string prefix = name + "/";
+  std::string end = prefix;
+  end.back() = static_cast<char>(end.back() + 1);
+  range.set_key(prefix);
+  range.set_range_end(end);
+  range.set_count_only(true);
+  etcdserverpb::RangeResponse response;
+  if (!kv->Range(&context, range, &response).ok()) return -1;
+  return response.count();
+}
+
+bool WaitingCalls::WaitAllWaiting(const std::string& lock_name, int64_t locks_waiting,
+                                  std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!changed_.wait_until(
+            lock, deadline, [&] { return observed_ >= static_cast<int64_t>(observers_.size()); })) {
+      return false;
+    }
+  }
+  while (LockKeys(lock_name) < locks_waiting) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+void WaitingCalls::CancelAll() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelling_ = true;
+  }
+  // Calls end (and their callbacks run) on gRPC's threads; the call objects stay until here.
+  for (auto& call : locks_) call->context.TryCancel();
+  for (auto& observer : observers_) observer->Cancel();
+}
+
+bool WaitingCalls::WaitAllEnded(std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return changed_.wait_for(lock, wait, [&] { return open_ == 0; });
+}
+
+void WaitingCalls::Ended() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --open_;
+  changed_.notify_all();
+}
+
+int64_t WaitingCalls::observed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return observed_;
+}
+
+int64_t WaitingCalls::lock_errors() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lock_errors_;
+}
+
+}  // namespace quorum::bench

@@ -1,0 +1,68 @@
+// Many waiting Lock calls and Observe streams held open on one etcd v3 endpoint (quorumd or
+// etcd) from a single client process, through gRPC's callback client API (no thread per call).
+// Used by quorum-coord-load (tests/bench/coord_memory.sh) and by the waiting-calls process test
+// (tests/elect/waiting_calls_test.cc) to load the Election and Lock services.
+#ifndef QUORUM_TESTS_BENCH_COORD_WAITS_H_
+#define QUORUM_TESTS_BENCH_COORD_WAITS_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace quorum::bench {
+
+class WaitingCalls {
+ public:
+  explicit WaitingCalls(std::shared_ptr<grpc::Channel> channel);
+  // Cancels whatever is still open and waits for it.
+  ~WaitingCalls();
+
+  // Takes the lock `name` (a Lock call that returns at once), so that later Lock calls on it
+  // wait. False on failure.
+  bool TakeLock(const std::string& name);
+  // Campaigns in the election `name` (at once, as its first candidate), so that Observe
+  // streams on it get a leader. False on failure.
+  bool Lead(const std::string& name);
+  // Starts `count` Lock calls on `name`, each asking the server for a session lease of its own;
+  // they wait behind the holder.
+  void StartLocks(const std::string& name, int count);
+  // Starts `count` Observe streams on the election `name`.
+  void StartObservers(const std::string& name, int count);
+  // Until every Observe stream has seen the leader and `locks_waiting` keys (the holder's
+  // included) exist under the lock's name, or `wait` passes. False at the deadline.
+  bool WaitAllWaiting(const std::string& lock_name, int64_t locks_waiting,
+                      std::chrono::milliseconds wait);
+  // Keys under `name`'s lock prefix, read from the server (-1 on error).
+  int64_t LockKeys(const std::string& name);
+  // Cancels every open call; WaitAllEnded then waits for their ends.
+  void CancelAll();
+  bool WaitAllEnded(std::chrono::milliseconds wait);
+
+  int64_t observed() const;     // Observe streams that got a leader
+  int64_t lock_errors() const;  // Lock calls that ended before CancelAll, other than granted
+
+ private:
+  class Observer;
+  struct LockCall;
+  void Ended();
+
+  std::shared_ptr<grpc::Channel> channel_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<std::unique_ptr<LockCall>> locks_;
+  std::vector<std::unique_ptr<Observer>> observers_;
+  int64_t open_ = 0;
+  int64_t observed_ = 0;
+  int64_t lock_errors_ = 0;
+  bool cancelling_ = false;
+};
+
+}  // namespace quorum::bench
+
+#endif  // QUORUM_TESTS_BENCH_COORD_WAITS_H_
