@@ -192,6 +192,7 @@ void RaftDriver::Loop() {
 }
 
 size_t RaftDriver::RunOnce(int ticks) {
+  QUORUM_CHECK(!options_.own_thread, "RunOnce on a driver that runs its own loop thread");
   std::deque<Event> batch;
   if (!TakeEvents(&batch)) return 0;
   for (auto& event : batch) Handle(event);

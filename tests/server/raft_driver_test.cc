@@ -259,6 +259,40 @@ TEST(RaftDriverTest, ReadIndexIsReleasedOnlyOnceTheLeaderCommittedInItsTerm) {
   EXPECT_GE(c.driver(leader).CommitIndex(), c.node(leader).reads[0].first);
 }
 
+TEST(RaftDriverTest, PartitionedLeaderLosesItsUncommittedProposalToTheMajority) {
+  DriverCluster c({1, 2, 3});
+  const uint64_t old_leader = c.TickUntilLeader(4 * kElectionTicks);
+  ASSERT_NE(old_leader, 0u);
+  c.Settle();
+  c.network().Partition({old_leader});
+  c.driver(old_leader).Propose("lost", [](absl::Status) {});
+  // CheckQuorum: cut off from the majority, the old leader steps down; the others elect anew.
+  uint64_t new_leader = 0;
+  bool stepped_down = false;
+  for (int t = 0; t < 6 * kElectionTicks && (new_leader == 0 || !stepped_down); ++t) {
+    c.Turn(1);
+    for (uint64_t id : c.Leaders()) {
+      if (id != old_leader) new_leader = id;
+    }
+    stepped_down = c.driver(old_leader).Status().role != raft::Role::kLeader;
+  }
+  ASSERT_NE(new_leader, 0u);
+  EXPECT_TRUE(stepped_down);
+  c.Settle();
+  c.driver(new_leader).Propose("kept", [](absl::Status s) { ADD_FAILURE() << s; });
+  c.Settle();
+
+  c.network().Heal();
+  for (int t = 0; t < 2 * kElectionTicks; ++t) {
+    c.Turn(1);
+    c.Settle();
+  }
+  for (uint64_t id : {1, 2, 3}) {
+    EXPECT_EQ(c.node(id).applied, std::vector<std::string>{"kept"}) << "member " << id;
+    EXPECT_EQ(c.driver(id).Status().lead, new_leader) << "member " << id;
+  }
+}
+
 TEST(RaftDriverTest, CompactionMovesTheLogStartAndKeepsRecentEntries) {
   DriverCluster c({1});
   c.Start(1, /*campaign_at_start=*/true);
