@@ -22,8 +22,11 @@ bool Retryable(absl::StatusCode code) {
 
 }  // namespace
 
-LeaseForwarder::LeaseForwarder(uint64_t self_id, Lessor* lessor, Hooks hooks)
-    : self_id_(self_id), lessor_(lessor), hooks_(std::move(hooks)), thread_([this] { Run(); }) {}
+LeaseForwarder::LeaseForwarder(uint64_t self_id, Lessor* lessor, Callbacks callbacks)
+    : self_id_(self_id),
+      lessor_(lessor),
+      callbacks_(std::move(callbacks)),
+      thread_([this] { Run(); }) {}
 
 LeaseForwarder::~LeaseForwarder() {
   std::deque<Pending> left;
@@ -77,7 +80,7 @@ void LeaseForwarder::AnswerRenew(int64_t id, absl::Time deadline, RenewDone done
     done(std::move(ttl));
     return;
   }
-  hooks_.after_applied(deadline, [this, id, done = std::move(done)](absl::Status s) mutable {
+  callbacks_.after_applied(deadline, [this, id, done = std::move(done)](absl::Status s) mutable {
     done(s.ok() ? lessor_->Renew(id) : absl::StatusOr<int64_t>(s));
   });
 }
@@ -102,13 +105,14 @@ void LeaseForwarder::AnswerTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest
     done(std::move(response));
     return;
   }
-  hooks_.after_applied(deadline, [this, request, done = std::move(done)](absl::Status s) mutable {
-    if (s.ok()) {
-      done(LookUp(request));
-    } else {
-      done(s);
-    }
-  });
+  callbacks_.after_applied(deadline,
+                           [this, request, done = std::move(done)](absl::Status s) mutable {
+                             if (s.ok()) {
+                               done(LookUp(request));
+                             } else {
+                               done(s);
+                             }
+                           });
 }
 
 void LeaseForwarder::Run() {
@@ -139,7 +143,7 @@ void LeaseForwarder::Run() {
 void LeaseForwarder::Retry(Pending pending) {
   const absl::Time now = absl::Now();
   if (now >= pending.deadline) {
-    Finish(pending, hooks_.leader() == 0 ? ErrNoLeader() : ErrTimeout());
+    Finish(pending, callbacks_.leader() == 0 ? ErrNoLeader() : ErrTimeout());
     return;
   }
   pending.not_before = now + kRetryPause;
@@ -147,7 +151,7 @@ void LeaseForwarder::Retry(Pending pending) {
 }
 
 void LeaseForwarder::Attempt(Pending pending) {
-  const uint64_t leader = hooks_.leader();
+  const uint64_t leader = callbacks_.leader();
   if (leader == 0) {
     Retry(std::move(pending));
     return;
@@ -179,7 +183,7 @@ void LeaseForwarder::Attempt(Pending pending) {
     return;
   }
 
-  std::shared_ptr<grpc::Channel> channel = hooks_.channel(leader);
+  std::shared_ptr<grpc::Channel> channel = callbacks_.channel(leader);
   if (channel == nullptr) {
     Retry(std::move(pending));
     return;

@@ -28,7 +28,7 @@ namespace quorum::server {
 
 class LeaseForwarder {
  public:
-  struct Hooks {
+  struct Callbacks {
     // The leader's id as this member knows it (0: none).
     std::function<uint64_t()> leader;
     // A channel to a peer, or null.
@@ -44,7 +44,7 @@ class LeaseForwarder {
   using TimeToLiveDone =
       absl::AnyInvocable<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)>;
 
-  LeaseForwarder(uint64_t self_id, Lessor* lessor, Hooks hooks);
+  LeaseForwarder(uint64_t self_id, Lessor* lessor, Callbacks callbacks);
   // Fails what is still pending with "server stopped".
   ~LeaseForwarder();
 
@@ -97,7 +97,7 @@ class LeaseForwarder {
 
   const uint64_t self_id_;
   Lessor* const lessor_;
-  const Hooks hooks_;
+  const Callbacks callbacks_;
   Service service_{this};
 
   absl::Mutex mu_;

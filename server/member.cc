@@ -105,7 +105,7 @@ absl::Status Member::StartTransport() {
   options.snapshot_dir = (std::filesystem::path(config_.data_dir) / "member" / "snap").string();
   lease_forwarder_ = std::make_unique<LeaseForwarder>(
       member_id_, lessor_.get(),
-      LeaseForwarder::Hooks{
+      LeaseForwarder::Callbacks{
           .leader = [this] { return lead_.load(); },
           .channel = [this](uint64_t id) -> std::shared_ptr<grpc::Channel> {
             return transport_ ? transport_->PeerChannel(id) : nullptr;
@@ -177,13 +177,15 @@ absl::Status Member::StartReplication() {
   options.seed = member_id_ ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   options.campaign_at_start = conf_state.voters_size() == 1 && conf_state.voters(0) == member_id_;
   options.own_thread = environment_.raft_thread;
-  RaftDriver::Hooks hooks;
-  hooks.apply = [this](std::vector<CommittedEntry> entries) { QueueForApply(std::move(entries)); };
-  hooks.read_ready = [this](uint64_t index, const std::string& ctx) {
+  RaftDriver::Callbacks callbacks;
+  callbacks.apply = [this](std::vector<CommittedEntry> entries) {
+    QueueForApply(std::move(entries));
+  };
+  callbacks.read_ready = [this](uint64_t index, const std::string& ctx) {
     waits_.ReadPointKnown(ctx, index);
     WakeApplyThread();
   };
-  hooks.leader_changed = [this](uint64_t lead, uint64_t term) {
+  callbacks.leader_changed = [this](uint64_t lead, uint64_t term) {
     lead_ = lead;
     term_ = term;
     UpdateLessorRole(0);
@@ -193,8 +195,8 @@ absl::Status Member::StartReplication() {
       spdlog::info("leader is {} (term {})", IdToHex(lead), term);
     }
   };
-  hooks.install_snapshot = [this](const raftpb::Snapshot& s) { return InstallSnapshot(s); };
-  auto driver = RaftDriver::Start(options, log_.get(), transport_.get(), std::move(hooks));
+  callbacks.install_snapshot = [this](const raftpb::Snapshot& s) { return InstallSnapshot(s); };
+  auto driver = RaftDriver::Start(options, log_.get(), transport_.get(), std::move(callbacks));
   if (!driver.ok()) return driver.status();
   driver_ = *std::move(driver);
 

@@ -11,14 +11,14 @@
 namespace quorum::server {
 
 RaftDriver::RaftDriver(const Options& options, raft::DurableLog* log, PeerTransport* transport,
-                       Hooks hooks)
-    : options_(options), log_(log), transport_(transport), hooks_(std::move(hooks)) {}
+                       Callbacks callbacks)
+    : options_(options), log_(log), transport_(transport), callbacks_(std::move(callbacks)) {}
 
 absl::StatusOr<std::unique_ptr<RaftDriver>> RaftDriver::Start(const Options& options,
                                                               raft::DurableLog* log,
                                                               PeerTransport* transport,
-                                                              Hooks hooks) {
-  std::unique_ptr<RaftDriver> driver(new RaftDriver(options, log, transport, std::move(hooks)));
+                                                              Callbacks callbacks) {
+  std::unique_ptr<RaftDriver> driver(new RaftDriver(options, log, transport, std::move(callbacks)));
   raft::Config config;
   config.id = options.id;
   config.storage = log;
@@ -220,22 +220,22 @@ void RaftDriver::ReadyOutputs::CommitIndexKnown(uint64_t commit) {
 }
 
 void RaftDriver::ReadyOutputs::LeaderChanged(uint64_t lead, uint64_t term) {
-  if (driver_->hooks_.leader_changed) driver_->hooks_.leader_changed(lead, term);
+  if (driver_->callbacks_.leader_changed) driver_->callbacks_.leader_changed(lead, term);
 }
 
 absl::Status RaftDriver::ReadyOutputs::InstallSnapshot(const raftpb::Snapshot& snapshot) {
-  if (!driver_->hooks_.install_snapshot) {
+  if (!driver_->callbacks_.install_snapshot) {
     return absl::FailedPreconditionError("no snapshot installer");
   }
-  return driver_->hooks_.install_snapshot(snapshot);
+  return driver_->callbacks_.install_snapshot(snapshot);
 }
 
 void RaftDriver::ReadyOutputs::Apply(std::vector<CommittedEntry> entries) {
-  driver_->hooks_.apply(std::move(entries));
+  driver_->callbacks_.apply(std::move(entries));
 }
 
 void RaftDriver::ReadyOutputs::ReleaseRead(const raft::ReadState& read) {
-  driver_->hooks_.read_ready(read.index, read.request_ctx);
+  driver_->callbacks_.read_ready(read.index, read.request_ctx);
 }
 
 void RaftDriver::PublishStatus() {

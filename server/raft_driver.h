@@ -57,7 +57,7 @@ class RaftDriver {
  public:
   using ErrorCallback = std::function<void(absl::Status)>;
 
-  struct Hooks {
+  struct Callbacks {
     // Committed entries, in log order, on the driver thread. Queues them; may wait for room
     // while the applier is behind, but must never wait for the driver itself.
     std::function<void(std::vector<CommittedEntry>)> apply;
@@ -88,7 +88,8 @@ class RaftDriver {
   // Starts the loop thread. `log` and `transport` must outlive the driver.
   static absl::StatusOr<std::unique_ptr<RaftDriver>> Start(const Options& options,
                                                            raft::DurableLog* log,
-                                                           PeerTransport* transport, Hooks hooks);
+                                                           PeerTransport* transport,
+                                                           Callbacks callbacks);
   ~RaftDriver();
 
   // Proposes `data` as a log entry. `on_error` runs (on the driver thread) only if Raft refuses
@@ -96,7 +97,7 @@ class RaftDriver {
   // by the caller's deadline.
   void Propose(std::string data, ErrorCallback on_error);
   void ProposeConfChange(raftpb::ConfChange change, ErrorCallback on_error);
-  // Asks for a linearizable read point for `ctx`; hooks.read_ready fires when it is known.
+  // Asks for a linearizable read point for `ctx`; callbacks.read_ready fires when it is known.
   void ReadIndex(std::string ctx, ErrorCallback on_error);
   void TransferLeadership(uint64_t transferee);
   // A message from a peer, or transport feedback.
@@ -157,7 +158,7 @@ class RaftDriver {
   using Event = std::variant<ProposeEvent, ConfChangeEvent, ReadEvent, TransferEvent, StepEvent,
                              ReportEvent, CompactEvent>;
 
-  // Turns the loop's outputs into the transport's sends and the hooks.
+  // Turns the loop's outputs into the transport's sends and the callbacks.
   class ReadyOutputs : public raft::MessageSink, public raft::CommitSink {
    public:
     explicit ReadyOutputs(RaftDriver* driver) : driver_(driver) {}
@@ -172,7 +173,8 @@ class RaftDriver {
     RaftDriver* const driver_;
   };
 
-  RaftDriver(const Options& options, raft::DurableLog* log, PeerTransport* transport, Hooks hooks);
+  RaftDriver(const Options& options, raft::DurableLog* log, PeerTransport* transport,
+             Callbacks callbacks);
   // Queues `event` (moved from only when queued), which carries `bytes` of entry data; false
   // when the queue is full or the driver is stopping, and the caller still holds the event.
   bool Push(Event& event, size_t bytes = 0);
@@ -187,7 +189,7 @@ class RaftDriver {
   const Options options_;
   raft::DurableLog* const log_;
   PeerTransport* const transport_;
-  Hooks hooks_;
+  Callbacks callbacks_;
   ReadyOutputs outputs_{this};
   std::unique_ptr<raft::RawNode> node_;          // driver thread only
   std::unique_ptr<raft::ReadyLoop> ready_loop_;  // driver thread only

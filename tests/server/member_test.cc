@@ -6,6 +6,7 @@
 #include "server/member.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,7 +23,20 @@ namespace {
 
 constexpr int kMembers = 3;
 // Turns of all three loops within which anything asked of the cluster must have happened.
-constexpr int kMaxRounds = 500;
+constexpr int kMaxRounds = 300;
+
+// What a completion delivered. Shared with the callback, which may run after the test gave up
+// (a member that stops fails whatever still waits).
+template <typename T>
+struct Outcome {
+  absl::Notification done;
+  T value;
+};
+
+template <typename T>
+std::shared_ptr<Outcome<T>> NewOutcome() {
+  return std::make_shared<Outcome<T>>();
+}
 
 class MemberTest : public ::testing::Test {
  protected:
@@ -66,11 +80,37 @@ class MemberTest : public ::testing::Test {
     }
   }
 
-  // Steps the cluster until `done` fires (its completion runs on a member's apply thread).
+  // Waits (bounded) until every member's apply thread has applied what its Raft loop knows to be
+  // committed: the apply threads run on their own, the loops only when the test steps them.
+  void Settle() {
+    for (auto& m : members_) {
+      auto applied = NewOutcome<absl::Status>();
+      m->WaitApplied(absl::Now() + absl::Seconds(30), [applied](absl::Status s) {
+        applied->value = s;
+        applied->done.Notify();
+      });
+      ASSERT_TRUE(applied->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    }
+  }
+
+  // Steps the cluster, letting every member apply after each turn, until `condition` holds.
+  bool Eventually(const std::function<bool()>& condition) {
+    for (int i = 0; i < kMaxRounds; ++i) {
+      if (condition()) return true;
+      Round(1);
+      Settle();
+    }
+    return condition();
+  }
+
+  // Steps the cluster until `done` fires. Its completion runs on a member's apply thread, after
+  // the apply step each turn waits for, or (a read) just after: each turn waits for it briefly.
   bool RunUntil(absl::Notification& done) {
     for (int i = 0; i < kMaxRounds; ++i) {
-      if (done.WaitForNotificationWithTimeout(absl::Milliseconds(2))) return true;
+      if (done.HasBeenNotified()) return true;
       Round(1);
+      Settle();
+      if (done.WaitForNotificationWithTimeout(absl::Milliseconds(10))) return true;
     }
     return done.HasBeenNotified();
   }
@@ -100,14 +140,14 @@ class MemberTest : public ::testing::Test {
 
   // Proposes on member `i` and steps the cluster until the proposal is answered.
   ApplyResult ProposeAndWait(int i, internalpb::InternalRequest request) {
-    absl::Notification done;
-    ApplyResult result;
-    members_[i]->Propose(std::move(request), absl::Now() + absl::Seconds(60), [&](ApplyResult r) {
-      result = std::move(r);
-      done.Notify();
-    });
-    EXPECT_TRUE(RunUntil(done)) << "proposal never answered";
-    return result;
+    auto outcome = NewOutcome<ApplyResult>();
+    members_[i]->Propose(std::move(request), absl::Now() + absl::Seconds(60),
+                         [outcome](ApplyResult r) {
+                           outcome->value = std::move(r);
+                           outcome->done.Notify();
+                         });
+    if (!RunUntil(outcome->done)) return ApplyResult{absl::DeadlineExceededError("no answer")};
+    return std::move(outcome->value);
   }
 
   int64_t ValueCount(int i, const std::string& key) {
@@ -132,25 +172,24 @@ TEST_F(MemberTest, AWriteOnAFollowerIsForwardedCommittedAndAppliedEverywhere) {
   auto* put = CheckedResponse<etcdserverpb::PutResponse>(result.response.get());
   EXPECT_GE(put->header().revision(), 2);
   // Every member applies it; the commit reaches the others with the next heartbeats.
-  for (int round = 0; round < kMaxRounds; ++round) {
-    bool everywhere = true;
-    for (int i = 0; i < kMembers; ++i) everywhere = everywhere && ValueCount(i, "k") == 1;
-    if (everywhere) break;
-    Round(1);
-  }
+  EXPECT_TRUE(Eventually([&] {
+    for (int i = 0; i < kMembers; ++i) {
+      if (ValueCount(i, "k") != 1) return false;
+    }
+    return true;
+  }));
   for (int i = 0; i < kMembers; ++i) EXPECT_EQ(ValueCount(i, "k"), 1) << "member " << i;
 }
 
 TEST_F(MemberTest, AWriteBeforeAnyLeaderIsRefusedWithNoLeader) {
-  absl::Notification done;
-  absl::Status status;
-  members_[0]->Propose(Put("k", "v"), absl::Now() + absl::Seconds(60), [&](ApplyResult r) {
-    status = r.status;
-    done.Notify();
+  auto outcome = NewOutcome<absl::Status>();
+  members_[0]->Propose(Put("k", "v"), absl::Now() + absl::Seconds(60), [outcome](ApplyResult r) {
+    outcome->value = r.status;
+    outcome->done.Notify();
   });
   members_[0]->StepRaft(0);  // Raft refuses it at once: nobody to forward it to
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  EXPECT_EQ(status.message(), ErrNoLeader().message());
+  ASSERT_TRUE(outcome->done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(outcome->value.message(), ErrNoLeader().message());
 }
 
 TEST_F(MemberTest, AFollowersLinearizableReadSeesWritesCommittedBeforeIt) {
@@ -158,14 +197,13 @@ TEST_F(MemberTest, AFollowersLinearizableReadSeesWritesCommittedBeforeIt) {
   ASSERT_GE(leader, 0);
   ASSERT_TRUE(ProposeAndWait(leader, Put("k", "v1")).status.ok());
   const int follower = (leader + 2) % kMembers;
-  absl::Notification ready;
-  absl::Status status;
-  members_[follower]->ReadBarrier(absl::Now() + absl::Seconds(60), [&](absl::Status s) {
-    status = s;
-    ready.Notify();
+  auto outcome = NewOutcome<absl::Status>();
+  members_[follower]->ReadBarrier(absl::Now() + absl::Seconds(60), [outcome](absl::Status s) {
+    outcome->value = s;
+    outcome->done.Notify();
   });
-  ASSERT_TRUE(RunUntil(ready));
-  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_TRUE(RunUntil(outcome->done));
+  ASSERT_TRUE(outcome->value.ok()) << outcome->value;
   EXPECT_EQ(ValueCount(follower, "k"), 1);
 }
 
@@ -176,21 +214,20 @@ TEST_F(MemberTest, AnAddedLearnerIsListedByEveryMember) {
   learner.set_id(0xabcdef);
   learner.add_peerurls("http://127.0.0.1:30099");
   learner.set_islearner(true);
-  absl::Notification done;
-  absl::Status status;
+  auto outcome = NewOutcome<absl::Status>();
   members_[(leader + 1) % kMembers]->AddMember(learner, absl::Now() + absl::Seconds(60),
-                                               [&](ApplyResult r) {
-                                                 status = r.status;
-                                                 done.Notify();
+                                               [outcome](ApplyResult r) {
+                                                 outcome->value = r.status;
+                                                 outcome->done.Notify();
                                                });
-  ASSERT_TRUE(RunUntil(done));
-  ASSERT_TRUE(status.ok()) << status;
-  for (int round = 0; round < kMaxRounds; ++round) {
-    bool everywhere = true;
-    for (auto& m : members_) everywhere = everywhere && m->Members().size() == kMembers + 1;
-    if (everywhere) break;
-    Round(1);
-  }
+  ASSERT_TRUE(RunUntil(outcome->done));
+  ASSERT_TRUE(outcome->value.ok()) << outcome->value;
+  EXPECT_TRUE(Eventually([&] {
+    for (auto& m : members_) {
+      if (m->Members().size() != kMembers + 1) return false;
+    }
+    return true;
+  }));
   for (auto& m : members_) {
     std::vector<etcdserverpb::Member> list = m->Members();
     ASSERT_EQ(list.size(), static_cast<size_t>(kMembers + 1));

@@ -67,8 +67,8 @@ class DriverCluster {
     options.seed = id;
     options.own_thread = false;
     options.campaign_at_start = campaign_at_start;
-    RaftDriver::Hooks hooks;
-    hooks.apply = [&node](std::vector<CommittedEntry> entries) {
+    RaftDriver::Callbacks callbacks;
+    callbacks.apply = [&node](std::vector<CommittedEntry> entries) {
       for (const CommittedEntry& c : entries) {
         node.applied_indexes.push_back(c.entry.index());
         if (c.entry.type() == raftpb::ENTRY_NORMAL && !c.entry.data().empty()) {
@@ -76,14 +76,14 @@ class DriverCluster {
         }
       }
     };
-    hooks.read_ready = [&node](uint64_t index, const std::string& ctx) {
+    callbacks.read_ready = [&node](uint64_t index, const std::string& ctx) {
       // A read point is never ahead of what this member knows committed.
       EXPECT_LE(index, node.driver->CommitIndex());
       node.reads.emplace_back(index, ctx);
     };
-    hooks.leader_changed = [&node](uint64_t lead, uint64_t) { node.leaders.push_back(lead); };
-    hooks.install_snapshot = [](const raftpb::Snapshot&) { return absl::OkStatus(); };
-    auto driver = RaftDriver::Start(options, node.log.get(), node.transport.get(), hooks);
+    callbacks.leader_changed = [&node](uint64_t lead, uint64_t) { node.leaders.push_back(lead); };
+    callbacks.install_snapshot = [](const raftpb::Snapshot&) { return absl::OkStatus(); };
+    auto driver = RaftDriver::Start(options, node.log.get(), node.transport.get(), callbacks);
     ASSERT_TRUE(driver.ok()) << driver.status();
     node.driver = *std::move(driver);
   }
