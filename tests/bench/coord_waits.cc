@@ -8,7 +8,17 @@
 
 namespace quorum::bench {
 
+namespace {
+
+// Leases the load asks for: far longer than any run, so no key goes by expiry.
+constexpr int64_t kLeaseTtl = 3600;
+
+}  // namespace
+
 struct WaitingCalls::LockCall {
+  grpc::ClientContext grant_context;
+  etcdserverpb::LeaseGrantRequest grant;
+  etcdserverpb::LeaseGrantResponse granted;
   grpc::ClientContext context;
   v3lockpb::LockRequest request;
   v3lockpb::LockResponse response;
@@ -44,7 +54,17 @@ class WaitingCalls::Observer final : public grpc::ClientReadReactor<v3electionpb
   bool seen_ = false;  // only the reactor's reads touch it, one at a time
 };
 
-WaitingCalls::WaitingCalls(std::shared_ptr<grpc::Channel> channel) : channel_(std::move(channel)) {}
+WaitingCalls::WaitingCalls(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)), lease_(etcdserverpb::Lease::NewStub(channel_)) {}
+
+int64_t WaitingCalls::GrantLease() {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(kLeaseTtl);
+  etcdserverpb::LeaseGrantResponse granted;
+  return lease_->LeaseGrant(&context, grant, &granted).ok() ? granted.id() : 0;
+}
 
 WaitingCalls::~WaitingCalls() {
   CancelAll();
@@ -57,6 +77,7 @@ bool WaitingCalls::TakeLock(const std::string& name) {
   lock_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v3lockpb::LockRequest lock_request;
   lock_request.set_name(name);
+  lock_request.set_lease(GrantLease());
   v3lockpb::LockResponse locked;
   return lock->Lock(&lock_context, lock_request, &locked).ok();
 }
@@ -67,31 +88,48 @@ bool WaitingCalls::Lead(const std::string& name) {
   campaign_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v3electionpb::CampaignRequest campaign;
   campaign.set_name(name);
+  campaign.set_lease(GrantLease());
   campaign.set_value("leader");
   v3electionpb::CampaignResponse led;
   return election->Campaign(&campaign_context, campaign, &led).ok();
 }
 
 void WaitingCalls::StartLocks(const std::string& name, int count) {
-  auto stub = v3lockpb::Lock::NewStub(channel_);
+  auto lock_stub = std::shared_ptr<v3lockpb::Lock::Stub>(v3lockpb::Lock::NewStub(channel_));
   for (int i = 0; i < count; ++i) {
     auto call = std::make_unique<LockCall>();
     call->request.set_name(name);
+    call->grant.set_ttl(kLeaseTtl);
     LockCall* raw = call.get();
     {
       std::lock_guard<std::mutex> lock(mu_);
       locks_.push_back(std::move(call));
       ++open_;
     }
-    stub->async()->Lock(&raw->context, &raw->request, &raw->response, [this](grpc::Status status) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        // Before the cancel, a waiter has no business ending.
-        if (!cancelling_) ++lock_errors_;
-      }
-      (void)status;
-      Ended();
-    });
+    // The lease first, then the Lock on it, both without waiting here.
+    lease_->async()->LeaseGrant(&raw->grant_context, &raw->grant, &raw->granted,
+                                [this, raw, lock_stub](grpc::Status granted) {
+                                  {
+                                    std::lock_guard<std::mutex> lock(mu_);
+                                    if (!granted.ok() || cancelling_) {
+                                      if (!cancelling_) ++lock_errors_;
+                                      --open_;
+                                      changed_.notify_all();
+                                      return;
+                                    }
+                                    raw->request.set_lease(raw->granted.id());
+                                  }
+                                  lock_stub->async()->Lock(
+                                      &raw->context, &raw->request, &raw->response,
+                                      [this](grpc::Status) {
+                                        {
+                                          std::lock_guard<std::mutex> lock(mu_);
+                                          // Before the cancel, a waiter has no business ending.
+                                          if (!cancelling_) ++lock_errors_;
+                                        }
+                                        Ended();
+                                      });
+                                });
   }
 }
 
@@ -147,7 +185,10 @@ void WaitingCalls::CancelAll() {
     cancelling_ = true;
   }
   // Calls end (and their callbacks run) on gRPC's threads; the call objects stay until here.
-  for (auto& call : locks_) call->context.TryCancel();
+  for (auto& call : locks_) {
+    call->grant_context.TryCancel();
+    call->context.TryCancel();
+  }
   for (auto& observer : observers_) observer->Cancel();
 }
 

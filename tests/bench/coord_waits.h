@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "etcdserverpb/rpc.grpc.pb.h"
+
 namespace quorum::bench {
 
 class WaitingCalls {
@@ -29,8 +31,8 @@ class WaitingCalls {
   // Campaigns in the election `name` (at once, as its first candidate), so that Observe
   // streams on it get a leader. False on failure.
   bool Lead(const std::string& name);
-  // Starts `count` Lock calls on `name`, each asking the server for a session lease of its own;
-  // they wait behind the holder.
+  // Starts `count` Lock calls on `name`, each on a lease of its own (granted first, an hour
+  // long, so that nothing expires during a run); they wait behind the holder.
   void StartLocks(const std::string& name, int count);
   // Starts `count` Observe streams on the election `name`.
   void StartObservers(const std::string& name, int count);
@@ -51,8 +53,11 @@ class WaitingCalls {
   class Observer;
   struct LockCall;
   void Ended();
+  // An hour-long lease; 0 on failure.
+  int64_t GrantLease();
 
   std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::vector<std::unique_ptr<LockCall>> locks_;
