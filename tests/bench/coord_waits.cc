@@ -1,5 +1,6 @@
 #include "tests/bench/coord_waits.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -12,6 +13,10 @@ namespace {
 
 // Leases the load asks for: far longer than any run, so no key goes by expiry.
 constexpr int64_t kLeaseTtl = 3600;
+// Calls started at once: all at once, a server's proposals for them could outlast the
+// request timeout and fail calls that should wait.
+constexpr int kBatch = 500;
+constexpr std::chrono::seconds kBatchWait(120);
 
 }  // namespace
 
@@ -95,6 +100,20 @@ bool WaitingCalls::Lead(const std::string& name) {
 }
 
 void WaitingCalls::StartLocks(const std::string& name, int count) {
+  const int64_t before = LockKeys(name);
+  for (int started = 0; started < count; started += kBatch) {
+    const int batch = std::min(kBatch, count - started);
+    StartLockBatch(name, batch);
+    // Each waiter has placed its key before the next batch goes.
+    const auto deadline = std::chrono::steady_clock::now() + kBatchWait;
+    while (LockKeys(name) < before + started + batch) {
+      if (std::chrono::steady_clock::now() >= deadline || lock_errors() > 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+void WaitingCalls::StartLockBatch(const std::string& name, int count) {
   auto lock_stub = std::shared_ptr<v3lockpb::Lock::Stub>(v3lockpb::Lock::NewStub(channel_));
   for (int i = 0; i < count; ++i) {
     auto call = std::make_unique<LockCall>();
@@ -141,8 +160,14 @@ void WaitingCalls::StartObservers(const std::string& name, int count) {
       ++open_;
     }
     auto observer = std::make_unique<Observer>(this, stub.get(), name);
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     observers_.push_back(std::move(observer));
+    if (observers_.size() % kBatch != 0) continue;
+    // Each stream has seen the leader before the next batch goes.
+    if (!changed_.wait_for(lock, kBatchWait,
+                           [&] { return observed_ >= static_cast<int64_t>(observers_.size()); })) {
+      return;
+    }
   }
 }
 

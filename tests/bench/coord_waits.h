@@ -32,9 +32,12 @@ class WaitingCalls {
   // streams on it get a leader. False on failure.
   bool Lead(const std::string& name);
   // Starts `count` Lock calls on `name`, each on a lease of its own (granted first, an hour
-  // long, so that nothing expires during a run); they wait behind the holder.
+  // long, so that nothing expires during a run); they wait behind the holder. Started in
+  // batches, each once the previous one's keys exist; returns early on an error or when a
+  // batch takes too long (WaitAllWaiting then says false).
   void StartLocks(const std::string& name, int count);
-  // Starts `count` Observe streams on the election `name`.
+  // Starts `count` Observe streams on the election `name`, in batches, each once the previous
+  // one's streams have seen the leader.
   void StartObservers(const std::string& name, int count);
   // Until every Observe stream has seen the leader and `locks_waiting` keys (the holder's
   // included) exist under the lock's name, or `wait` passes. False at the deadline.
@@ -53,6 +56,7 @@ class WaitingCalls {
   class Observer;
   struct LockCall;
   void Ended();
+  void StartLockBatch(const std::string& name, int count);
   // An hour-long lease; 0 on failure.
   int64_t GrantLease();
 
