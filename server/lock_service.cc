@@ -15,8 +15,6 @@
 namespace quorum::server {
 namespace {
 
-using coordination::Then;
-
 // etcd's Mutex.Lock.
 class LockCall final : public coordination::WaitingCall<v3lockpb::LockResponse> {
  public:

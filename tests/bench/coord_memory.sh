@@ -59,7 +59,7 @@ threads() { awk '/^Threads/ {print $2}' "/proc/$1/status"; }
 start_server() {
   local name=$1 bin=$2 peer
   client=$(free_port); peer=$(free_port)
-  "$bin" --name m1 --data-dir "$work/$name" \
+  env ${server_env:-} "$bin" --name m1 --data-dir "$work/$name" \
     --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
     --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
     --initial-cluster "m1=http://127.0.0.1:$peer" --log-level error >"$work/$name.log" 2>&1 &
@@ -104,7 +104,9 @@ measure() {
 # after_threads lock_keys_left" (RSS in MiB) for the waiting-calls load.
 measure_waits() {
   local name=$1 bin=$2 loader in=$work/$1-waits.in out=$work/$1-waits.load
-  start_server "$name-waits" "$bin"
+  # Freed memory back to the system at once (tcmalloc for quorumd, Go's runtime for etcd), so
+  # that RSS after the cancel shows what the calls still hold.
+  server_env="TCMALLOC_AGGRESSIVE_DECOMMIT=1 GODEBUG=madvdontneed=1" start_server "$name-waits" "$bin"
   local idle idle_threads held held_threads after after_threads left
   idle=$(rss_mib "$pid"); idle_threads=$(threads "$pid")
   mkfifo "$in"
@@ -118,7 +120,7 @@ measure_waits() {
   echo cancel >&8
   wait_line "$out" cancelled || true
   # Cleanup proposals (one delete per cancelled Lock) run after the calls end.
-  sleep 3
+  sleep 5
   after=$(rss_mib "$pid"); after_threads=$(threads "$pid")
   left=$(sed -n 's/.* \([0-9-]*\) lock keys left.*/\1/p' "$out")
   echo "$name: $(tr '\n' ' ' <"$out")" >&2

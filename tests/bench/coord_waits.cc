@@ -1,5 +1,6 @@
 #include "tests/bench/coord_waits.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -8,7 +9,21 @@
 
 namespace quorum::bench {
 
+namespace {
+
+// Leases the load asks for: far longer than any run, so no key goes by expiry.
+constexpr int64_t kLeaseTtl = 3600;
+// Calls started at once: all at once, a server's proposals for them could outlast the
+// request timeout and fail calls that should wait.
+constexpr int kBatch = 500;
+constexpr std::chrono::seconds kBatchWait(120);
+
+}  // namespace
+
 struct WaitingCalls::LockCall {
+  grpc::ClientContext grant_context;
+  etcdserverpb::LeaseGrantRequest grant;
+  etcdserverpb::LeaseGrantResponse granted;
   grpc::ClientContext context;
   v3lockpb::LockRequest request;
   v3lockpb::LockResponse response;
@@ -44,7 +59,17 @@ class WaitingCalls::Observer final : public grpc::ClientReadReactor<v3electionpb
   bool seen_ = false;  // only the reactor's reads touch it, one at a time
 };
 
-WaitingCalls::WaitingCalls(std::shared_ptr<grpc::Channel> channel) : channel_(std::move(channel)) {}
+WaitingCalls::WaitingCalls(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)), lease_(etcdserverpb::Lease::NewStub(channel_)) {}
+
+int64_t WaitingCalls::GrantLease() {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(kLeaseTtl);
+  etcdserverpb::LeaseGrantResponse granted;
+  return lease_->LeaseGrant(&context, grant, &granted).ok() ? granted.id() : 0;
+}
 
 WaitingCalls::~WaitingCalls() {
   CancelAll();
@@ -57,6 +82,7 @@ bool WaitingCalls::TakeLock(const std::string& name) {
   lock_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v3lockpb::LockRequest lock_request;
   lock_request.set_name(name);
+  lock_request.set_lease(GrantLease());
   v3lockpb::LockResponse locked;
   return lock->Lock(&lock_context, lock_request, &locked).ok();
 }
@@ -67,31 +93,62 @@ bool WaitingCalls::Lead(const std::string& name) {
   campaign_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v3electionpb::CampaignRequest campaign;
   campaign.set_name(name);
+  campaign.set_lease(GrantLease());
   campaign.set_value("leader");
   v3electionpb::CampaignResponse led;
   return election->Campaign(&campaign_context, campaign, &led).ok();
 }
 
 void WaitingCalls::StartLocks(const std::string& name, int count) {
-  auto stub = v3lockpb::Lock::NewStub(channel_);
+  const int64_t before = LockKeys(name);
+  for (int started = 0; started < count; started += kBatch) {
+    const int batch = std::min(kBatch, count - started);
+    StartLockBatch(name, batch);
+    // Each waiter has placed its key before the next batch goes.
+    const auto deadline = std::chrono::steady_clock::now() + kBatchWait;
+    while (LockKeys(name) < before + started + batch) {
+      if (std::chrono::steady_clock::now() >= deadline || lock_errors() > 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+void WaitingCalls::StartLockBatch(const std::string& name, int count) {
+  auto lock_stub = std::shared_ptr<v3lockpb::Lock::Stub>(v3lockpb::Lock::NewStub(channel_));
   for (int i = 0; i < count; ++i) {
     auto call = std::make_unique<LockCall>();
     call->request.set_name(name);
+    call->grant.set_ttl(kLeaseTtl);
     LockCall* raw = call.get();
     {
       std::lock_guard<std::mutex> lock(mu_);
       locks_.push_back(std::move(call));
       ++open_;
     }
-    stub->async()->Lock(&raw->context, &raw->request, &raw->response, [this](grpc::Status status) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        // Before the cancel, a waiter has no business ending.
-        if (!cancelling_) ++lock_errors_;
-      }
-      (void)status;
-      Ended();
-    });
+    // The lease first, then the Lock on it, both without waiting here.
+    lease_->async()->LeaseGrant(&raw->grant_context, &raw->grant, &raw->granted,
+                                [this, raw, lock_stub](grpc::Status granted) {
+                                  {
+                                    std::lock_guard<std::mutex> lock(mu_);
+                                    if (!granted.ok() || cancelling_) {
+                                      if (!cancelling_) ++lock_errors_;
+                                      --open_;
+                                      changed_.notify_all();
+                                      return;
+                                    }
+                                    raw->request.set_lease(raw->granted.id());
+                                  }
+                                  lock_stub->async()->Lock(
+                                      &raw->context, &raw->request, &raw->response,
+                                      [this](grpc::Status) {
+                                        {
+                                          std::lock_guard<std::mutex> lock(mu_);
+                                          // Before the cancel, a waiter has no business ending.
+                                          if (!cancelling_) ++lock_errors_;
+                                        }
+                                        Ended();
+                                      });
+                                });
   }
 }
 
@@ -103,8 +160,14 @@ void WaitingCalls::StartObservers(const std::string& name, int count) {
       ++open_;
     }
     auto observer = std::make_unique<Observer>(this, stub.get(), name);
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     observers_.push_back(std::move(observer));
+    if (observers_.size() % kBatch != 0) continue;
+    // Each stream has seen the leader before the next batch goes.
+    if (!changed_.wait_for(lock, kBatchWait,
+                           [&] { return observed_ >= static_cast<int64_t>(observers_.size()); })) {
+      return;
+    }
   }
 }
 
@@ -147,7 +210,10 @@ void WaitingCalls::CancelAll() {
     cancelling_ = true;
   }
   // Calls end (and their callbacks run) on gRPC's threads; the call objects stay until here.
-  for (auto& call : locks_) call->context.TryCancel();
+  for (auto& call : locks_) {
+    call->grant_context.TryCancel();
+    call->context.TryCancel();
+  }
   for (auto& observer : observers_) observer->Cancel();
 }
 

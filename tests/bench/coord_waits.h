@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "etcdserverpb/rpc.grpc.pb.h"
+
 namespace quorum::bench {
 
 class WaitingCalls {
@@ -29,10 +31,13 @@ class WaitingCalls {
   // Campaigns in the election `name` (at once, as its first candidate), so that Observe
   // streams on it get a leader. False on failure.
   bool Lead(const std::string& name);
-  // Starts `count` Lock calls on `name`, each asking the server for a session lease of its own;
-  // they wait behind the holder.
+  // Starts `count` Lock calls on `name`, each on a lease of its own (granted first, an hour
+  // long, so that nothing expires during a run); they wait behind the holder. Started in
+  // batches, each once the previous one's keys exist; returns early on an error or when a
+  // batch takes too long (WaitAllWaiting then says false).
   void StartLocks(const std::string& name, int count);
-  // Starts `count` Observe streams on the election `name`.
+  // Starts `count` Observe streams on the election `name`, in batches, each once the previous
+  // one's streams have seen the leader.
   void StartObservers(const std::string& name, int count);
   // Until every Observe stream has seen the leader and `locks_waiting` keys (the holder's
   // included) exist under the lock's name, or `wait` passes. False at the deadline.
@@ -51,8 +56,12 @@ class WaitingCalls {
   class Observer;
   struct LockCall;
   void Ended();
+  void StartLockBatch(const std::string& name, int count);
+  // An hour-long lease; 0 on failure.
+  int64_t GrantLease();
 
   std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::vector<std::unique_ptr<LockCall>> locks_;

@@ -1,6 +1,7 @@
 // The watch hub over a real MVCC store: live delivery with previous values, replay from
 // history, filters, a slow stream that falls behind and catches up with every event exactly
-// once, cancellation by compaction, refusals, fragments, progress notifications.
+// once, cancellation by compaction, refusals, fragments, progress notifications; in-process
+// watches and their cancellation.
 #include "server/watch_hub.h"
 
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "storage/store_fixture.h"
@@ -88,6 +90,13 @@ class WatchHubTest : public storage::testing::StoreTest {
     size_t n = 0;
     for (const auto& r : responses) n += r.events_size();
     return n;
+  }
+
+  bool WaitUntilNoWatchers() {
+    const absl::Time deadline = absl::Now() + kWait;
+    while (hub_->watcher_count() > 0 && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(5));
+    return hub_->watcher_count() == 0;
   }
 
   std::unique_ptr<WatchHub> hub_;
@@ -283,6 +292,113 @@ TEST_F(WatchHubTest, IdleWatchersAskingForProgressGetEmptyResponses) {
     return false;
   });
   EXPECT_EQ(asked.back().watch_id(), -1);
+}
+
+// In-process watches (WatchLocal): what the Election and Lock services wait with.
+class LocalWatchTest : public WatchHubTest {
+ protected:
+  // A handler that records each response and wants more while `more` says so.
+  WatchHub::LocalHandler Record(std::function<bool(const WatchResponse&)> more = nullptr) {
+    return [this, more = std::move(more)](WatchResponse response) {
+      absl::MutexLock lock(&got_mu_);
+      got_.push_back(response);
+      return more == nullptr || more(response);
+    };
+  }
+  // Waits until `count` responses were recorded; returns them.
+  std::vector<WatchResponse> Recorded(size_t count) {
+    absl::MutexLock lock(&got_mu_);
+    std::pair<std::vector<WatchResponse>*, size_t> want(&got_, count);
+    got_mu_.AwaitWithTimeout(absl::Condition(
+                                 +[](std::pair<std::vector<WatchResponse>*, size_t>* w) {
+                                   return w->first->size() >= w->second;
+                                 },
+                                 &want),
+                             kWait);
+    return got_;
+  }
+  size_t RecordedCount() {
+    absl::MutexLock lock(&got_mu_);
+    return got_.size();
+  }
+
+  absl::Mutex got_mu_;
+  std::vector<WatchResponse> got_ ABSL_GUARDED_BY(got_mu_);
+};
+
+TEST_F(LocalWatchTest, HandlerGetsEventsInOrderButNotTheCreatedResponse) {
+  StartHub();
+  auto watch = hub_->WatchLocal(Create("k"), Record());
+  Put("k", "v1");
+  Put("other", "x");
+  Delete("k");
+  auto got = Recorded(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_FALSE(got[0].created());
+  EXPECT_EQ(got[0].events(0).type(), mvccpb::Event::PUT);
+  EXPECT_EQ(got[0].events(0).kv().value(), "v1");
+  EXPECT_EQ(got[1].events(0).type(), mvccpb::Event::DELETE);
+  hub_->CancelLocal(watch);
+  EXPECT_EQ(hub_->watcher_count(), 0u);
+}
+
+TEST_F(LocalWatchTest, HandlerThatReturnsFalseEndsTheWatchAndReleasesItsWatcher) {
+  StartHub();
+  const int64_t first = Put("k", "v1");
+  Put("k", "v2");
+  // From the past: caught up from history; one response is enough for it.
+  auto watch =
+      hub_->WatchLocal(Create("k", "", first), Record([](const WatchResponse&) { return false; }));
+  ASSERT_EQ(Recorded(1).size(), 1u);
+  EXPECT_TRUE(WaitUntilNoWatchers());
+  Put("k", "v3");
+  Put("k", "v4");
+  // A watch of its own that sees v4 proves the hub delivered past it.
+  auto probe_seen = std::make_shared<absl::Notification>();
+  auto probe = hub_->WatchLocal(Create("k", "", first), [probe_seen](WatchResponse response) {
+    for (const auto& event : response.events()) {
+      if (event.kv().value() == "v4") probe_seen->Notify();
+    }
+    return !probe_seen->HasBeenNotified();
+  });
+  EXPECT_TRUE(probe_seen->WaitForNotificationWithTimeout(kWait));
+  EXPECT_EQ(RecordedCount(), 1u);
+  hub_->CancelLocal(probe);
+}
+
+TEST_F(LocalWatchTest, CancelFromAnyThreadStopsDeliveryIncludingFromItsOwnHandler) {
+  StartHub();
+  std::shared_ptr<WatchHub::LocalWatch> self_cancelling;
+  absl::Notification assigned;
+  self_cancelling = hub_->WatchLocal(Create("a"), Record([&](const WatchResponse&) {
+                                       assigned.WaitForNotification();
+                                       hub_->CancelLocal(self_cancelling);  // on the hub thread
+                                       return true;
+                                     }));
+  assigned.Notify();
+  auto other = hub_->WatchLocal(Create("b"), Record());
+  EXPECT_EQ(hub_->watcher_count(), 2u);
+  hub_->CancelLocal(other);
+  EXPECT_EQ(hub_->watcher_count(), 1u);
+  Put("b", "never seen");
+  Put("a", "once");
+  ASSERT_EQ(Recorded(1).size(), 1u);
+  EXPECT_TRUE(WaitUntilNoWatchers());
+  Put("a", "not again");
+  Put("b", "nor this");
+  EXPECT_EQ(RecordedCount(), 1u);
+}
+
+TEST_F(LocalWatchTest, CompactedStartEndsWithTheCanceledResponse) {
+  StartHub();
+  for (int i = 0; i < 5; ++i) Put("k", absl::StrCat("v", i));
+  ASSERT_TRUE(Compact(4).ok());
+  auto watch = hub_->WatchLocal(Create("k", "", 2), Record());
+  auto got = Recorded(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].canceled());
+  EXPECT_EQ(got[0].compact_revision(), 4);
+  EXPECT_TRUE(WaitUntilNoWatchers());
 }
 
 }  // namespace
