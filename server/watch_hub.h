@@ -113,7 +113,8 @@ class WatchHub {
   // or another). Once it returns the handler is not called again, except for a call already
   // running on the hub thread; the handler is destroyed by whichever of the two comes last.
   // Dropping the last reference to a watch also ends it (at the next delivery, without
-  // releasing its watcher until then); cancel explicitly to release the watcher at once.
+  // releasing its watcher until then); cancel explicitly to release the watcher at once. Every
+  // watch ends before the hub goes (the member's services are stopped first).
   void CancelLocal(const std::shared_ptr<LocalWatch>& watch);
 
   size_t watcher_count() const;

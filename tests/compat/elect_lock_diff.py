@@ -45,10 +45,14 @@ class Tool:
                                      env=env, start_new_session=True)
         self.lines = queue.Queue()
         self.stderr = []
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put),
-                         daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr.append),
-                         daemon=True).start()
+        self.pumps = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put),
+                             daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr.append),
+                             daemon=True),
+        ]
+        for pump in self.pumps:
+            pump.start()
 
     @staticmethod
     def _pump(stream, sink):
@@ -75,9 +79,13 @@ class Tool:
 
     def wait(self, timeout=WAIT):
         try:
-            return self.proc.wait(timeout=timeout)
+            code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return "still running"
+        # What it wrote last may still be in the pipes: read to their end before anyone looks.
+        for pump in self.pumps:
+            pump.join(timeout=WAIT)
+        return code
 
     def stop(self):
         if self.proc.poll() is None:

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -16,8 +17,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int kLocks = 2000;
-constexpr int kObservers = 2000;
+// Of each kind; QUORUM_WAITING_CALLS sets another count (fewer for a sanitizer build, whose
+// member is too slow to set thousands up within the request timeout).
+int CallsOfEachKind() {
+  const char* count = std::getenv("QUORUM_WAITING_CALLS");
+  return count != nullptr && std::atoi(count) > 0 ? std::atoi(count) : 2000;
+}
+const int kLocks = CallsOfEachKind();
+const int kObservers = kLocks;
 // Far below one thread per call; quorumd idles at about 20.
 constexpr int64_t kMaxThreads = 64;
 
