@@ -17,11 +17,21 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Of each kind; QUORUM_WAITING_CALLS sets another count (fewer for a sanitizer build, whose
-// member is too slow to set thousands up within the request timeout).
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer's allocator keeps what is freed, so RSS says nothing about what the calls
+// hold; and its member is too slow to set thousands up within the request timeout. The build
+// still checks threads, the calls' ends and their cleanup, with fewer calls.
+constexpr bool kMemoryIsMeasurable = false;
+constexpr int kDefaultCalls = 300;
+#else
+constexpr bool kMemoryIsMeasurable = true;
+constexpr int kDefaultCalls = 2000;
+#endif
+
+// Of each kind; QUORUM_WAITING_CALLS sets another count.
 int CallsOfEachKind() {
   const char* count = std::getenv("QUORUM_WAITING_CALLS");
-  return count != nullptr && std::atoi(count) > 0 ? std::atoi(count) : 2000;
+  return count != nullptr && std::atoi(count) > 0 ? std::atoi(count) : kDefaultCalls;
 }
 const int kLocks = CallsOfEachKind();
 const int kObservers = kLocks;
@@ -93,6 +103,10 @@ TEST(WaitingCallsProcess, ThousandsOfWaitingCallsHoldNoThreadsAndAreFreedByCance
   // writes they made: a lease, a key and its deletion per Lock, kept by the store and the log).
   // The last of it goes as the client's connection closes and the calls' final completions
   // run, shortly after the cancel.
+  if (!kMemoryIsMeasurable) {
+    EXPECT_LT(UsageOf(pid).threads, kMaxThreads);
+    return;
+  }
   const int64_t grown = waiting.rss_kib - before.rss_kib;
   EXPECT_GT(grown, 0);
   testing::WaitUntil([&] { return UsageOf(pid).rss_kib - before.rss_kib < grown / 4; }, 10s);

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "proto/etcd_errors.h"
 #include "storage/store_fixture.h"
@@ -26,11 +26,29 @@ constexpr int kMembers = 3;
 constexpr int kMaxRounds = 300;
 
 // What a completion delivered. Shared with the callback, which may run after the test gave up
-// (a member that stops fails whatever still waits).
+// (a member that stops fails whatever still waits). A mutex rather than absl::Notification, whose
+// lock-free fast path ThreadSanitizer cannot see through in Debian's uninstrumented Abseil.
 template <typename T>
-struct Outcome {
-  absl::Notification done;
-  T value;
+class Outcome {
+ public:
+  void Set(T value) {
+    absl::MutexLock lock(&mu_);
+    value_ = std::move(value);
+    done_ = true;
+  }
+  bool Wait(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+  }
+  T Take() {
+    absl::MutexLock lock(&mu_);
+    return std::move(value_);
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  T value_ ABSL_GUARDED_BY(mu_);
 };
 
 template <typename T>
@@ -85,11 +103,9 @@ class MemberTest : public ::testing::Test {
   void Settle() {
     for (auto& m : members_) {
       auto applied = NewOutcome<absl::Status>();
-      m->WaitApplied(absl::Now() + absl::Seconds(30), [applied](absl::Status s) {
-        applied->value = s;
-        applied->done.Notify();
-      });
-      ASSERT_TRUE(applied->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+      m->WaitApplied(absl::Now() + absl::Seconds(30),
+                     [applied](absl::Status s) { applied->Set(std::move(s)); });
+      ASSERT_TRUE(applied->Wait(absl::Seconds(30)));
     }
   }
 
@@ -105,14 +121,15 @@ class MemberTest : public ::testing::Test {
 
   // Steps the cluster until `done` fires. Its completion runs on a member's apply thread, after
   // the apply step each turn waits for, or (a read) just after: each turn waits for it briefly.
-  bool RunUntil(absl::Notification& done) {
+  template <typename T>
+  bool RunUntil(Outcome<T>& outcome) {
     for (int i = 0; i < kMaxRounds; ++i) {
-      if (done.HasBeenNotified()) return true;
+      if (outcome.Wait(absl::ZeroDuration())) return true;
       Round(1);
       Settle();
-      if (done.WaitForNotificationWithTimeout(absl::Milliseconds(10))) return true;
+      if (outcome.Wait(absl::Milliseconds(10))) return true;
     }
-    return done.HasBeenNotified();
+    return outcome.Wait(absl::ZeroDuration());
   }
 
   // Steps until every member knows the same leader; returns its index.
@@ -142,12 +159,9 @@ class MemberTest : public ::testing::Test {
   ApplyResult ProposeAndWait(int i, internalpb::InternalRequest request) {
     auto outcome = NewOutcome<ApplyResult>();
     members_[i]->Propose(std::move(request), absl::Now() + absl::Seconds(60),
-                         [outcome](ApplyResult r) {
-                           outcome->value = std::move(r);
-                           outcome->done.Notify();
-                         });
-    if (!RunUntil(outcome->done)) return ApplyResult{absl::DeadlineExceededError("no answer")};
-    return std::move(outcome->value);
+                         [outcome](ApplyResult r) { outcome->Set(std::move(r)); });
+    if (!RunUntil(*outcome)) return ApplyResult{absl::DeadlineExceededError("no answer")};
+    return outcome->Take();
   }
 
   int64_t ValueCount(int i, const std::string& key) {
@@ -183,13 +197,11 @@ TEST_F(MemberTest, AWriteOnAFollowerIsForwardedCommittedAndAppliedEverywhere) {
 
 TEST_F(MemberTest, AWriteBeforeAnyLeaderIsRefusedWithNoLeader) {
   auto outcome = NewOutcome<absl::Status>();
-  members_[0]->Propose(Put("k", "v"), absl::Now() + absl::Seconds(60), [outcome](ApplyResult r) {
-    outcome->value = r.status;
-    outcome->done.Notify();
-  });
+  members_[0]->Propose(Put("k", "v"), absl::Now() + absl::Seconds(60),
+                       [outcome](ApplyResult r) { outcome->Set(r.status); });
   members_[0]->StepRaft(0);  // Raft refuses it at once: nobody to forward it to
-  ASSERT_TRUE(outcome->done.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  EXPECT_EQ(outcome->value.message(), ErrNoLeader().message());
+  ASSERT_TRUE(outcome->Wait(absl::Seconds(10)));
+  EXPECT_EQ(outcome->Take().message(), ErrNoLeader().message());
 }
 
 TEST_F(MemberTest, AFollowersLinearizableReadSeesWritesCommittedBeforeIt) {
@@ -198,12 +210,11 @@ TEST_F(MemberTest, AFollowersLinearizableReadSeesWritesCommittedBeforeIt) {
   ASSERT_TRUE(ProposeAndWait(leader, Put("k", "v1")).status.ok());
   const int follower = (leader + 2) % kMembers;
   auto outcome = NewOutcome<absl::Status>();
-  members_[follower]->ReadBarrier(absl::Now() + absl::Seconds(60), [outcome](absl::Status s) {
-    outcome->value = s;
-    outcome->done.Notify();
-  });
-  ASSERT_TRUE(RunUntil(outcome->done));
-  ASSERT_TRUE(outcome->value.ok()) << outcome->value;
+  members_[follower]->ReadBarrier(absl::Now() + absl::Seconds(60),
+                                  [outcome](absl::Status s) { outcome->Set(std::move(s)); });
+  ASSERT_TRUE(RunUntil(*outcome));
+  absl::Status status = outcome->Take();
+  ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(ValueCount(follower, "k"), 1);
 }
 
@@ -215,13 +226,12 @@ TEST_F(MemberTest, AnAddedLearnerIsListedByEveryMember) {
   learner.add_peerurls("http://127.0.0.1:30099");
   learner.set_islearner(true);
   auto outcome = NewOutcome<absl::Status>();
-  members_[(leader + 1) % kMembers]->AddMember(learner, absl::Now() + absl::Seconds(60),
-                                               [outcome](ApplyResult r) {
-                                                 outcome->value = r.status;
-                                                 outcome->done.Notify();
-                                               });
-  ASSERT_TRUE(RunUntil(outcome->done));
-  ASSERT_TRUE(outcome->value.ok()) << outcome->value;
+  members_[(leader + 1) % kMembers]->AddMember(
+      learner, absl::Now() + absl::Seconds(60),
+      [outcome](ApplyResult r) { outcome->Set(r.status); });
+  ASSERT_TRUE(RunUntil(*outcome));
+  absl::Status status = outcome->Take();
+  ASSERT_TRUE(status.ok()) << status;
   EXPECT_TRUE(Eventually([&] {
     for (auto& m : members_) {
       if (m->Members().size() != kMembers + 1) return false;
