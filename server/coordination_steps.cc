@@ -67,6 +67,11 @@ ProposalDone Typed(MemberApi* member, Then<Response> then) {
 
 }  // namespace
 
+void SessionLease(MemberApi* member, int64_t lease, absl::Time deadline, Then<int64_t> then) {
+  if (lease != 0) return then(lease);
+  GrantLease(member, kSessionTtl, deadline, std::move(then));
+}
+
 void GrantLease(MemberApi* member, int64_t ttl, absl::Time deadline, Then<int64_t> then) {
   etcdserverpb::LeaseGrantRequest request;
   request.set_ttl(ttl);

@@ -51,6 +51,9 @@ grpc::Status AsClientError(const absl::Status& status);
 // What a waiting call answers once its client cancelled it.
 absl::Status ContextCanceled();
 
+// etcd's session lease: `lease` when the caller gave one (at once), else one of kSessionTtl
+// granted through the log.
+void SessionLease(MemberApi* member, int64_t lease, absl::Time deadline, Then<int64_t> then);
 // Through the log; `then` gets the applied result or etcd's error.
 void GrantLease(MemberApi* member, int64_t ttl, absl::Time deadline, Then<int64_t> then);
 void ProposeTxn(MemberApi* member, etcdserverpb::TxnRequest txn, absl::Time deadline,

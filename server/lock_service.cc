@@ -27,12 +27,11 @@ class LockCall final : public coordination::WaitingCall<v3lockpb::LockResponse> 
   }
 
   void Start() override {
-    if (request_.lease() != 0) return Propose(request_.lease());
-    coordination::GrantLease(member_, coordination::kSessionTtl, deadline_,
-                             [self = self()](absl::StatusOr<int64_t> lease) {
-                               if (!lease.ok()) return (void)self->Answer(lease.status());
-                               self->Propose(*lease);
-                             });
+    coordination::SessionLease(member_, request_.lease(), deadline_,
+                               [self = self()](absl::StatusOr<int64_t> lease) {
+                                 if (!lease.ok()) return (void)self->Answer(lease.status());
+                                 self->Propose(*lease);
+                               });
   }
 
   void Propose(int64_t lease) {
