@@ -26,10 +26,9 @@ void AppendRevision(std::string_view key, KeyHistory& history, Revision rev) {
     }
   }
   if (last_nonempty != nullptr && !(rev > last_nonempty->revs.back())) {
-    Fatal(absl::StrCat("put of key '", std::string(key), "' at revision ", rev.main, "/",
-                                 rev.sub, " is not above its last revision ",
-                                 last_nonempty->revs.back().main, "/",
-                                 last_nonempty->revs.back().sub));
+    Fatal(absl::StrCat("put of key '", std::string(key), "' at revision ", rev.main, "/", rev.sub,
+                       " is not above its last revision ", last_nonempty->revs.back().main, "/",
+                       last_nonempty->revs.back().sub));
   }
   if (current.revs.empty()) {
     current.created = rev.main;
