@@ -77,10 +77,6 @@ bool CannotApplyHere(const absl::Status& status) {
                      "different from the other members'"));
 }
 
-std::vector<std::string> PeerUrls(const etcdserverpb::Member& m) {
-  return {m.peerurls().begin(), m.peerurls().end()};
-}
-
 }  // namespace
 
 raftpb::ConfChange EncodeMemberChange(raftpb::ConfChangeType type, etcdserverpb::Member member,

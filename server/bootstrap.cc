@@ -38,10 +38,6 @@ absl::Status PrepareDataDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-std::vector<std::string> PeerUrls(const etcdserverpb::Member& m) {
-  return {m.peerurls().begin(), m.peerurls().end()};
-}
-
 absl::Status CheckIdentity(const Config& config, const internalpb::MemberIdentity& identity) {
   // etcd behaviour: once a data dir exists, the bootstrap flags are ignored; but a data dir of
   // another member or another cluster is refused rather than joined by mistake.

@@ -27,10 +27,6 @@ std::string ApplyStallFile() {
   return path != nullptr ? path : "";
 }
 
-std::vector<std::string> PeerUrls(const etcdserverpb::Member& m) {
-  return {m.peerurls().begin(), m.peerurls().end()};
-}
-
 }  // namespace
 
 Member::Member(const Config& config, LocalState state, absl::AnyInvocable<void()> removed,

@@ -116,7 +116,6 @@ class Member final : public MemberApi {
   }
   void MoveLeader(uint64_t target, absl::Time deadline,
                   absl::AnyInvocable<void(absl::Status)> done) override;
-  std::vector<etcdserverpb::AlarmMember> Alarms() const { return alarms_.List(); }
 
   // With MemberEnvironment::raft_thread false: one turn of the Raft loop with `ticks` clock ticks
   // (queued events, ticks, every Ready). From one thread at a time.
@@ -144,7 +143,7 @@ class Member final : public MemberApi {
                          absl::Time deadline, ProposalDone done);
   // MemberPromote on the leader (followers forward it here); "not leader" elsewhere.
   void PromoteAsLeader(uint64_t id, absl::Time deadline, ProposalDone done);
-  // Runs `then` with the member's record, or answers "member not found".
+  // The member's record; absent after answering `done` with "member not found".
   std::optional<etcdserverpb::Member> FindOrRefuse(uint64_t id, ProposalDone& done) const;
 
   // member_apply.cc (apply thread, and the driver thread for QueueForApply/InstallSnapshot).

@@ -159,9 +159,7 @@ absl::Status Member::InstallSnapshot(const raftpb::Snapshot& snapshot) {
   if (auto s = membership_->Reload(); !s.ok()) return s;
   if (auto s = alarms_.Load(backend_.get()); !s.ok()) return s;
   for (const auto& m : membership_->List()) {
-    if (m.id() != member_id_) {
-      transport_->SetPeer(m.id(), {m.peerurls().begin(), m.peerurls().end()});
-    }
+    if (m.id() != member_id_) transport_->SetPeer(m.id(), PeerUrls(m));
   }
   last_snapshot_index_ = snapshot.metadata().index();
   applied_index_ = store_->Applied().index;

@@ -3,6 +3,10 @@
 #include "storage/backend.h"
 
 namespace quorum::server {
+
+std::vector<std::string> PeerUrls(const etcdserverpb::Member& member) {
+  return {member.peerurls().begin(), member.peerurls().end()};
+}
 absl::StatusOr<std::unique_ptr<Membership>> Membership::Load(storage::Backend* backend) {
   std::unique_ptr<Membership> membership(new Membership(backend));
   if (auto s = membership->Reload(); !s.ok()) return s;

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -23,6 +24,9 @@ class Backend;
 }  // namespace quorum::storage
 
 namespace quorum::server {
+
+// A member's peer URLs, as the transport takes them.
+std::vector<std::string> PeerUrls(const etcdserverpb::Member& member);
 
 class Membership {
  public:

@@ -20,8 +20,8 @@ namespace quorum::server {
 
 class WaitList {
  public:
-  using Done = absl::AnyInvocable<void(ApplyResult)>;
-  using Ready = absl::AnyInvocable<void(absl::Status)>;
+  using Done = ProposalDone;
+  using Ready = ReadDone;
 
   // A write waiting for its entry to be applied.
   void AddWrite(uint64_t id, absl::Time deadline, Done done);
