@@ -152,8 +152,12 @@ int main(int argc, char** argv) {
     if (line != "cancel" || calls == nullptr) continue;
     calls->CancelAll();
     const bool ended = calls->WaitAllEnded(std::chrono::seconds(120));
-    std::printf("cancelled: %s, %lld lock keys left\n", ended ? "all ended" : "NOT all ended",
-                static_cast<long long>(calls->LockKeys(kLockName)));
+    const int64_t keys_left = calls->LockKeys(kLockName);
+    // Then close the sessions, as a client that is done with them does.
+    const int64_t revoke_failures = ended ? calls->RevokeLeases(std::chrono::seconds(120)) : -1;
+    std::printf("cancelled: %s, %lld lock keys left, %lld lease revocations failed\n",
+                ended ? "all ended" : "NOT all ended", static_cast<long long>(keys_left),
+                static_cast<long long>(revoke_failures));
     std::fflush(stdout);
   }
   for (auto& s : open) s->context.TryCancel();

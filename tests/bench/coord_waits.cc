@@ -68,7 +68,10 @@ int64_t WaitingCalls::GrantLease() {
   etcdserverpb::LeaseGrantRequest grant;
   grant.set_ttl(kLeaseTtl);
   etcdserverpb::LeaseGrantResponse granted;
-  return lease_->LeaseGrant(&context, grant, &granted).ok() ? granted.id() : 0;
+  if (!lease_->LeaseGrant(&context, grant, &granted).ok()) return 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  own_leases_.push_back(granted.id());
+  return granted.id();
 }
 
 WaitingCalls::~WaitingCalls() {
@@ -215,6 +218,50 @@ void WaitingCalls::CancelAll() {
     call->context.TryCancel();
   }
   for (auto& observer : observers_) observer->Cancel();
+}
+
+int64_t WaitingCalls::RevokeLeases(std::chrono::milliseconds wait) {
+  std::vector<int64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ids = own_leases_;
+    for (const auto& call : locks_) {
+      if (call->granted.id() != 0) ids.push_back(call->granted.id());
+    }
+  }
+  struct Revoke {
+    grpc::ClientContext context;
+    etcdserverpb::LeaseRevokeRequest request;
+    etcdserverpb::LeaseRevokeResponse response;
+  };
+  std::vector<std::unique_ptr<Revoke>> revokes;
+  int64_t pending = 0;
+  int64_t failed = 0;
+  const auto deadline = std::chrono::system_clock::now() + wait;
+  // In batches, as the calls were started, so that the server's proposals do not time out.
+  for (size_t first = 0; first < ids.size(); first += kBatch) {
+    const size_t last = std::min(ids.size(), first + kBatch);
+    for (size_t i = first; i < last; ++i) {
+      auto revoke = std::make_unique<Revoke>();
+      revoke->context.set_deadline(deadline);
+      revoke->request.set_id(ids[i]);
+      Revoke* raw = revoke.get();
+      revokes.push_back(std::move(revoke));
+      std::lock_guard<std::mutex> lock(mu_);
+      ++pending;
+      lease_->async()->LeaseRevoke(&raw->context, &raw->request, &raw->response,
+                                   [this, &pending, &failed](grpc::Status status) {
+                                     std::lock_guard<std::mutex> lock(mu_);
+                                     if (!status.ok()) ++failed;
+                                     --pending;
+                                     changed_.notify_all();
+                                   });
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait(lock, [&] { return pending == 0; });
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed;
 }
 
 bool WaitingCalls::WaitAllEnded(std::chrono::milliseconds wait) {

@@ -48,6 +48,9 @@ class WaitingCalls {
   // Cancels every open call; WaitAllEnded then waits for their ends.
   void CancelAll();
   bool WaitAllEnded(std::chrono::milliseconds wait);
+  // Revokes every lease this load was granted, as a client's sessions do when it closes them
+  // (their keys go with them). Returns how many revocations failed. Call after WaitAllEnded.
+  int64_t RevokeLeases(std::chrono::milliseconds wait);
 
   int64_t observed() const;     // Observe streams that got a leader
   int64_t lock_errors() const;  // Lock calls that ended before CancelAll, other than granted
@@ -66,6 +69,7 @@ class WaitingCalls {
   std::condition_variable changed_;
   std::vector<std::unique_ptr<LockCall>> locks_;
   std::vector<std::unique_ptr<Observer>> observers_;
+  std::vector<int64_t> own_leases_;  // the holder's and the leader's
   int64_t open_ = 0;
   int64_t observed_ = 0;
   int64_t lock_errors_ = 0;
