@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything quorum needs to build and run, from Debian 12 packages only.
 #   deploy/install-deps.sh           build + run dependencies
-#   deploy/install-deps.sh --tests   also the tools the tests compare against (etcd 3.4, etcdctl)
+#   deploy/install-deps.sh --tests   also what the tests need: etcd 3.4 and etcdctl to compare
+#                                    against, clang for the fuzz targets
 # Idempotent and non-interactive: packages already present are left alone.
 set -euo pipefail
 
@@ -14,7 +15,8 @@ packages=(
   python3
 )
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(etcd-server etcd-client)
+  # clang: the fuzz targets (libFuzzer lives in libclang-rt-14-dev).
+  packages+=(etcd-server etcd-client clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -108,13 +108,13 @@ TEST(BboltEtcdTest, ASnapshotOfEtcdReadsBackWithEveryRevisionAndLease) {
   const int peer = FreeLoopbackPort();
   const std::string client_url = absl::StrCat("http://127.0.0.1:", client);
   const std::string peer_url = absl::StrCat("http://127.0.0.1:", peer);
-  ChildProcess etcd({kEtcd, "--name", "e1", "--data-dir", dir.path() + "/e1", "--listen-client-urls",
-                     client_url, "--advertise-client-urls", client_url, "--listen-peer-urls",
-                     peer_url, "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
-                     "e1=" + peer_url, "--log-level", "error"},
+  ChildProcess etcd({kEtcd, "--name", "e1", "--data-dir", dir.path() + "/e1",
+                     "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+                     "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                     "--initial-cluster", "e1=" + peer_url, "--log-level", "error"},
                     dir.path() + "/etcd.log");
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", client),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", client), grpc::InsecureChannelCredentials());
   auto kv = etcdserverpb::KV::NewStub(channel);
   auto lease = etcdserverpb::Lease::NewStub(channel);
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + 20s)) << etcd.Log();
