@@ -16,7 +16,9 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "storage/bbolt.h"
 #include "storage/crc32c.h"
+#include "storage/etcd_db.h"
 #include "storage/revision.h"
 #include "storage/state_snapshot.h"
 #include "storage/write_txn.h"
@@ -145,7 +147,7 @@ absl::StatusOr<BackupFile> OpenBackup(const std::string& path) {
   const size_t magic = sizeof(kBackupMagic) - 1;
   if (static_cast<size_t>(got) < magic || std::memcmp(header, kBackupMagic, magic) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, " is not a quorum backup file (it does not start with \"", kBackupMagic, "\")"));
+        path, " is not a snapshot file: neither an etcd backend (bbolt) nor a quorum backup"));
   }
   if (static_cast<size_t>(got) < kHeaderBytes) {
     return absl::DataLossError(absl::StrCat(path, ": truncated backup file: ", file.size,
@@ -247,9 +249,90 @@ absl::Status ForEachFrame(const BackupFile& file, const std::string& path,
   return absl::OkStatus();
 }
 
+// True when `path` starts like a bbolt file (the first meta page's magic number).
+bool IsBbolt(const std::string& path) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;
+  unsigned char magic[4];
+  if (pread(fd.get(), magic, sizeof magic, 16) != sizeof magic) return false;
+  return magic[0] == 0xED && magic[1] == 0xDA && magic[2] == 0x0C && magic[3] == 0xED;
+}
+
+// An etcd backend's trailing SHA-256 (present when size % 512 == 32, as etcd's restore decides)
+// against the bytes before it. Without one, only `verify` false lets the file through.
+absl::Status CheckEtcdHash(const std::string& path, bool verify) {
+  if (!verify) return absl::OkStatus();
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st;
+  if (fd.get() < 0 || fstat(fd.get(), &st) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("open ", path, ": ", ErrnoText()));
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size % kSector != kDigestBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path,
+                     ": the snapshot has no sha256 hash at its end (a database copied from a data "
+                     "dir restores with --skip-hash-check)"));
+  }
+  Sha256 sha;
+  if (auto s = ScanFile(fd.get(), 0, size - kDigestBytes, path,
+                        [&](uint64_t, std::string_view block) { sha.Update(block); });
+      !s.ok()) {
+    return s;
+  }
+  std::string stored(kDigestBytes, '\0');
+  if (pread(fd.get(), stored.data(), kDigestBytes, static_cast<off_t>(size - kDigestBytes)) !=
+      static_cast<ssize_t>(kDigestBytes)) {
+    return absl::DataLossError(absl::StrCat("read ", path, ": ", ErrnoText()));
+  }
+  if (sha.Final() != stored) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": sha256 checksum mismatch: the snapshot file is damaged"));
+  }
+  return absl::OkStatus();
+}
+
+// `status` with the file's name in front of its message.
+absl::Status Named(const std::string& path, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(path, ": ", status.message()));
+}
+
+// The etcd format: the backend, then its SHA-256 appended and synced.
+absl::StatusOr<uint64_t> WriteEtcdBackup(Backend* backend, const std::string& path) {
+  auto reader = StateSnapshotReader::Open(backend);
+  if (!reader.ok()) return reader.status();
+  auto db_size = WriteEtcdDb(reader->get(), path);
+  if (!db_size.ok()) {
+    unlink(path.c_str());
+    return db_size.status();
+  }
+  Fd fd(open(path.c_str(), O_RDWR | O_CLOEXEC));
+  auto written = [&]() -> absl::StatusOr<uint64_t> {
+    if (fd.get() < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", ErrnoText()));
+    Sha256 sha;
+    if (auto s = ScanFile(fd.get(), 0, *db_size, path,
+                          [&](uint64_t, std::string_view block) { sha.Update(block); });
+        !s.ok()) {
+      return s;
+    }
+    const std::string digest = sha.Final();
+    if (pwrite(fd.get(), digest.data(), digest.size(), static_cast<off_t>(*db_size)) !=
+            static_cast<ssize_t>(digest.size()) ||
+        fsync(fd.get()) != 0) {
+      return absl::InternalError(absl::StrCat("write ", path, ": ", ErrnoText()));
+    }
+    return *db_size + digest.size();
+  }();
+  if (!written.ok()) unlink(path.c_str());
+  return written;
+}
+
 }  // namespace
 
-absl::StatusOr<uint64_t> WriteBackup(Backend* backend, const std::string& path) {
+absl::StatusOr<uint64_t> WriteBackup(Backend* backend, const std::string& path,
+                                     const BackupWriteOptions& options) {
+  if (options.format == BackupFormat::kEtcd) return WriteEtcdBackup(backend, path);
   auto reader = StateSnapshotReader::Open(backend);
   if (!reader.ok()) return reader.status();
 
@@ -316,6 +399,16 @@ absl::StatusOr<uint64_t> WriteBackup(Backend* backend, const std::string& path) 
 absl::Status ReadBackup(const std::string& path,
                         const std::function<absl::Status(const internalpb::SnapshotChunk&)>& chunk,
                         const BackupReadOptions& options) {
+  if (IsBbolt(path)) {
+    // The metas first: a truncated file says so rather than that its hash is missing.
+    auto source = ByteSource::OpenFile(path);
+    if (!source.ok()) return source.status();
+    if (auto opened = BoltReader::Open(std::move(*source)); !opened.ok()) {
+      return Named(path, opened.status());
+    }
+    if (auto s = CheckEtcdHash(path, options.verify_checksum); !s.ok()) return s;
+    return Named(path, ReadEtcdDb(path, chunk));
+  }
   auto file = OpenBackup(path);
   if (!file.ok()) return file.status();
   if (auto s = CheckFile(*file, path, options.verify_checksum, nullptr); !s.ok()) return s;
@@ -323,6 +416,19 @@ absl::Status ReadBackup(const std::string& path,
 }
 
 absl::StatusOr<BackupStatus> ReadBackupStatus(const std::string& path) {
+  if (IsBbolt(path)) {
+    // Unlike etcd's status, a hash that is there is compared: a damaged value would pass the
+    // page checks and a status would call the file good.
+    struct stat st;
+    const bool hashed = stat(path.c_str(), &st) == 0 && st.st_size % kSector == kDigestBytes;
+    if (auto s = CheckEtcdHash(path, hashed); !s.ok()) return s;
+    auto etcd = ReadEtcdDbStatus(path);
+    if (!etcd.ok()) return Named(path, etcd.status());
+    return BackupStatus{.hash = etcd->hash,
+                        .revision = etcd->revision,
+                        .total_keys = etcd->total_keys,
+                        .total_size = static_cast<int64_t>(etcd->size)};
+  }
   auto file = OpenBackup(path);
   if (!file.ok()) return file.status();
   BackupStatus status;

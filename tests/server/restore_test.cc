@@ -126,7 +126,7 @@ TEST(SnapshotRestore, DamagedFileIsRefusedAndLeavesNoDataDir) {
   ToolRun run = RunTool({testing::QuorumutlPath(), "snapshot", "restore", file, "--data-dir", dir},
                         work.path());
   EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.output.find("Error: " + file + " is not a quorum backup file"), std::string::npos)
+  EXPECT_NE(run.output.find("Error: " + file + " is not a snapshot file"), std::string::npos)
       << run.output;
   EXPECT_FALSE(std::filesystem::exists(dir));
 }
