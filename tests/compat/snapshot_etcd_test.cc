@@ -1,0 +1,203 @@
+// Snapshots between quorum and etcd 3.4, with etcd's own tools on etcd's side: `etcdctl snapshot
+// save` from quorumd, then `etcdctl snapshot restore` and an etcd started on the result serves
+// every key with its revisions, version and lease; and the way back, a snapshot of that etcd
+// restored with quorumutl into quorumd, gives the same state again, the next write included.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "tests/support/cluster.h"
+#include "tests/support/process.h"
+
+namespace quorum {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ChildProcess;
+using testing::FreeLoopbackPort;
+using testing::TempDir;
+using testing::TestCluster;
+
+constexpr char kEtcd[] = "/usr/bin/etcd";
+constexpr char kEtcdctl[] = "/usr/bin/etcdctl";
+
+std::string Etcdctl(const std::string& log, std::vector<std::string> args) {
+  args.insert(args.begin(), kEtcdctl);
+  ChildProcess ctl(args, log, {"ETCDCTL_API=3"});
+  auto code = ctl.WaitExit(60s);
+  EXPECT_TRUE(code.has_value() && *code == 0) << ctl.Log();
+  return ctl.Log();
+}
+
+// What a client can see of a store: every key with its revisions, version, value and lease,
+// the store's revision, and each lease with its TTL and keys.
+struct View {
+  std::string keys;
+  int64_t revision = 0;
+  std::string leases;
+};
+
+View Look(const std::string& endpoint) {
+  auto channel = grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+  auto kv = etcdserverpb::KV::NewStub(channel);
+  auto lease = etcdserverpb::Lease::NewStub(channel);
+  View view;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 10s);
+  etcdserverpb::RangeRequest all;
+  all.set_key(std::string(1, '\0'));
+  all.set_range_end(std::string(1, '\0'));
+  etcdserverpb::RangeResponse range;
+  EXPECT_TRUE(kv->Range(&context, all, &range).ok());
+  view.revision = range.header().revision();
+  for (const auto& item : range.kvs()) {
+    absl::StrAppend(&view.keys, item.key(), " create=", item.create_revision(),
+                    " mod=", item.mod_revision(), " version=", item.version(),
+                    " lease=", item.lease(), " value=", item.value(), "\n");
+  }
+  grpc::ClientContext list_context;
+  etcdserverpb::LeaseLeasesResponse leases;
+  EXPECT_TRUE(lease->LeaseLeases(&list_context, {}, &leases).ok());
+  std::vector<int64_t> ids;
+  for (const auto& l : leases.leases()) ids.push_back(l.id());
+  std::sort(ids.begin(), ids.end());
+  for (int64_t id : ids) {
+    grpc::ClientContext ttl_context;
+    etcdserverpb::LeaseTimeToLiveRequest request;
+    request.set_id(id);
+    request.set_keys(true);
+    etcdserverpb::LeaseTimeToLiveResponse ttl;
+    EXPECT_TRUE(lease->LeaseTimeToLive(&ttl_context, request, &ttl).ok());
+    std::vector<std::string> keys(ttl.keys().begin(), ttl.keys().end());
+    std::sort(keys.begin(), keys.end());
+    absl::StrAppend(&view.leases, id, " granted=", ttl.grantedttl(), " keys=");
+    for (const auto& key : keys) absl::StrAppend(&view.leases, key, ",");
+    absl::StrAppend(&view.leases, "\n");
+  }
+  return view;
+}
+
+// A single etcd member on loopback serving `data_dir` (made by `etcdctl snapshot restore` with
+// the same name and peer URL).
+struct Etcd {
+  Etcd(const TempDir& dir, const std::string& data_dir, int client, int peer)
+      : endpoint(absl::StrCat("127.0.0.1:", client)),
+        process({kEtcd, "--name", "e1", "--data-dir", data_dir, "--listen-client-urls",
+                 absl::StrCat("http://", endpoint), "--advertise-client-urls",
+                 absl::StrCat("http://", endpoint), "--listen-peer-urls",
+                 absl::StrCat("http://127.0.0.1:", peer), "--initial-advertise-peer-urls",
+                 absl::StrCat("http://127.0.0.1:", peer), "--initial-cluster",
+                 absl::StrCat("e1=http://127.0.0.1:", peer), "--log-level", "error"},
+                data_dir + ".log") {
+    auto channel = grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+    auto kv = etcdserverpb::KV::NewStub(channel);
+    testing::WaitUntil(
+        [&] {
+          grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() + 1s);
+          etcdserverpb::RangeRequest range;
+          range.set_key("probe");
+          etcdserverpb::RangeResponse response;
+          return kv->Range(&context, range, &response).ok();
+        },
+        20s);
+  }
+  std::string endpoint;
+  ChildProcess process;
+};
+
+void Fill(const std::string& endpoint) {
+  auto channel = grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+  auto kv = etcdserverpb::KV::NewStub(channel);
+  auto lease = etcdserverpb::Lease::NewStub(channel);
+  grpc::ClientContext grant_context;
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(3600);
+  etcdserverpb::LeaseGrantResponse granted;
+  ASSERT_TRUE(lease->LeaseGrant(&grant_context, grant, &granted).ok());
+  for (int i = 0; i < 300; ++i) {
+    grpc::ClientContext context;
+    etcdserverpb::PutRequest put;
+    put.set_key(absl::StrCat("key/", i % 120));  // versions up to 3
+    put.set_value(absl::StrCat("value-", i));
+    if (i % 50 == 0) put.set_lease(granted.id());
+    etcdserverpb::PutResponse done;
+    ASSERT_TRUE(kv->Put(&context, put, &done).ok());
+  }
+  grpc::ClientContext delete_context;
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key("key/7");
+  etcdserverpb::DeleteRangeResponse deleted;
+  ASSERT_TRUE(kv->DeleteRange(&delete_context, del, &deleted).ok());
+  grpc::ClientContext compact_context;
+  etcdserverpb::CompactionRequest compact;
+  compact.set_revision(150);
+  etcdserverpb::CompactionResponse compacted;
+  ASSERT_TRUE(kv->Compact(&compact_context, compact, &compacted).ok());
+}
+
+TEST(SnapshotEtcdTest, QuorumSnapshotRestoresIntoEtcdAndBackIntoQuorum) {
+  TempDir dir;
+  View original;
+  const std::string from_quorum = dir.path() + "/from-quorum.db";
+  {
+    TestCluster quorum(1);
+    quorum.StartAll();
+    ASSERT_TRUE(quorum.WaitForLeader().has_value());
+    Fill(quorum.spec(0).Endpoint());
+    original = Look(quorum.spec(0).Endpoint());
+    Etcdctl(dir.path() + "/save.log",
+            {"--endpoints", quorum.spec(0).Endpoint(), "snapshot", "save", from_quorum});
+  }
+  EXPECT_EQ(original.revision, 302);
+  const std::string status =
+      Etcdctl(dir.path() + "/status.log", {"snapshot", "status", from_quorum, "-w", "json"});
+  EXPECT_NE(status.find("\"revision\":302"), std::string::npos) << status;
+
+  // etcd's restore, then etcd serving it.
+  int client = FreeLoopbackPort();
+  int peer = FreeLoopbackPort();
+  const std::string etcd_dir = dir.path() + "/etcd";
+  Etcdctl(dir.path() + "/restore.log",
+          {"snapshot", "restore", from_quorum, "--data-dir", etcd_dir, "--name", "e1",
+           "--initial-cluster", absl::StrCat("e1=http://127.0.0.1:", peer),
+           "--initial-advertise-peer-urls", absl::StrCat("http://127.0.0.1:", peer)});
+  const std::string from_etcd = dir.path() + "/from-etcd.db";
+  {
+    Etcd etcd(dir, etcd_dir, client, peer);
+    const View served = Look(etcd.endpoint);
+    EXPECT_EQ(served.keys, original.keys);
+    EXPECT_EQ(served.revision, original.revision);
+    EXPECT_EQ(served.leases, original.leases);
+    Etcdctl(dir.path() + "/save-etcd.log",
+            {"--endpoints", etcd.endpoint, "snapshot", "save", from_etcd});
+  }
+
+  // And back: etcd's snapshot restored with quorumutl into quorumd.
+  TestCluster back(1);
+  const std::string data_dir = back.dir() + "/" + back.spec(0).name;
+  ChildProcess restore({QUORUM_QUORUMUTL_PATH, "snapshot", "restore", from_etcd, "--data-dir",
+                        data_dir, "--name", back.spec(0).name, "--initial-cluster",
+                        absl::StrCat(back.spec(0).name, "=", back.spec(0).PeerUrl()),
+                        "--initial-advertise-peer-urls", back.spec(0).PeerUrl()},
+                       dir.path() + "/quorumutl.log");
+  auto code = restore.WaitExit(60s);
+  ASSERT_TRUE(code.has_value() && *code == 0) << restore.Log();
+  back.StartAll();
+  ASSERT_TRUE(back.WaitForLeader().has_value());
+  const View returned = Look(back.spec(0).Endpoint());
+  EXPECT_EQ(returned.keys, original.keys);
+  EXPECT_EQ(returned.revision, original.revision);
+  EXPECT_EQ(returned.leases, original.leases);
+  // The next write gets the next revision.
+  auto put = back.Client(0).Put("after", "restore");
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->header().revision(), original.revision + 1);
+}
+
+}  // namespace
+}  // namespace quorum
