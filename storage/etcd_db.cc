@@ -158,17 +158,35 @@ absl::StatusOr<uint64_t> WriteEtcdDb(StateSnapshotReader* reader, const std::str
   return (*writer)->Finish();
 }
 
-absl::Status ReadEtcdDb(
-    const std::string& path,
-    const std::function<absl::Status(const internalpb::SnapshotChunk&)>& chunk) {
+namespace {
+
+// An etcd backend opened for reading with every page checked first (the buckets a reader does
+// not use included: a damaged file yields nothing), and the names of its buckets.
+struct OpenedDb {
+  std::unique_ptr<BoltReader> reader;
+  std::vector<std::string> buckets;
+};
+
+absl::StatusOr<OpenedDb> OpenChecked(const std::string& path) {
   auto source = ByteSource::OpenFile(path);
   if (!source.ok()) return source.status();
   auto reader = BoltReader::Open(std::move(*source));
   if (!reader.ok()) return reader.status();
-  // Every page first, the buckets not carried over included: a damaged file restores nothing.
   if (auto checked = (*reader)->Check(); !checked.ok()) return checked;
   auto buckets = (*reader)->Buckets();
   if (!buckets.ok()) return buckets.status();
+  return OpenedDb{std::move(*reader), std::move(*buckets)};
+}
+
+}  // namespace
+
+absl::Status ReadEtcdDb(
+    const std::string& path,
+    const std::function<absl::Status(const internalpb::SnapshotChunk&)>& chunk) {
+  auto opened = OpenChecked(path);
+  if (!opened.ok()) return opened.status();
+  const std::unique_ptr<BoltReader>& reader = opened->reader;
+  const std::vector<std::string>* buckets = &opened->buckets;
   if (std::find(buckets->begin(), buckets->end(), kKeyBucket) == buckets->end()) {
     return absl::DataLossError("not an etcd backend: it has no \"key\" bucket");
   }
@@ -188,7 +206,7 @@ absl::Status ReadEtcdDb(
   };
   const bool has_meta = std::find(buckets->begin(), buckets->end(), kMetaBucket) != buckets->end();
   if (has_meta) {
-    auto meta = (*reader)->ForEach(
+    auto meta = reader->ForEach(
         kMetaBucket, [&](std::string_view key, std::string_view value, bool) -> absl::Status {
           const std::string_view ours = key == kScheduledCompact  ? kMetaCompactScheduled
                                         : key == kFinishedCompact ? kMetaCompactFinished
@@ -204,8 +222,8 @@ absl::Status ReadEtcdDb(
     if (!meta.ok()) return meta;
   }
   if (std::find(buckets->begin(), buckets->end(), kLeaseBucket) != buckets->end()) {
-    auto leases = (*reader)->ForEach(kLeaseBucket, [&](std::string_view key, std::string_view value,
-                                                       bool) {
+    auto leases = reader->ForEach(kLeaseBucket, [&](std::string_view key, std::string_view value,
+                                                    bool) {
       internalpb::LeaseRecord lease;
       if (key.size() != 8 || !lease.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
         return absl::DataLossError("lease bucket: malformed lease");
@@ -218,7 +236,7 @@ absl::Status ReadEtcdDb(
     });
     if (!leases.ok()) return leases;
   }
-  auto keys = (*reader)->ForEach(
+  auto keys = reader->ForEach(
       kKeyBucket, [&](std::string_view key, std::string_view value, bool is_bucket) {
         Revision revision;
         bool tombstone = false;
@@ -233,19 +251,16 @@ absl::Status ReadEtcdDb(
 }
 
 absl::StatusOr<EtcdDbStatus> ReadEtcdDbStatus(const std::string& path) {
-  auto source = ByteSource::OpenFile(path);
-  if (!source.ok()) return source.status();
-  auto reader = BoltReader::Open(std::move(*source));
-  if (!reader.ok()) return reader.status();
-  if (auto checked = (*reader)->Check(); !checked.ok()) return checked;
-  auto buckets = (*reader)->Buckets();
-  if (!buckets.ok()) return buckets.status();
+  auto opened = OpenChecked(path);
+  if (!opened.ok()) return opened.status();
+  const std::unique_ptr<BoltReader>& reader = opened->reader;
+  const std::vector<std::string>* buckets = &opened->buckets;
   EtcdDbStatus status;
-  status.size = (*reader)->page_count() * (*reader)->page_size();
+  status.size = reader->page_count() * reader->page_size();
   for (const std::string& name : *buckets) {
     status.hash = Crc32cExtend(status.hash, name);
     const bool revisions = name == kKeyBucket;
-    auto walked = (*reader)->ForEach(name, [&](std::string_view key, std::string_view value, bool) {
+    auto walked = reader->ForEach(name, [&](std::string_view key, std::string_view value, bool) {
       status.hash = Crc32cExtend(Crc32cExtend(status.hash, key), value);
       ++status.total_keys;
       Revision revision;

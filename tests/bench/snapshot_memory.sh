@@ -22,19 +22,9 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-for bin in "$quorumd" "$etcd_bin" "$bench"; do
-  [[ -x $bin ]] || { echo "not found: $bin (build with deploy/build.sh)" >&2; exit 1; }
-done
+source "$root/tests/bench/bench_lib.sh"
+require_bins "$quorumd" "$etcd_bin" "$bench"
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # measure NAME BINARY: prints "idle_mib peak_mib snapshot_mib seconds".

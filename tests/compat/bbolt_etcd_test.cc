@@ -15,6 +15,7 @@
 #include "mvccpb/kv.pb.h"
 #include "storage/bbolt.h"
 #include "storage/crc32c.h"
+#include "tests/compat/etcd_tools.h"
 #include "tests/support/process.h"
 
 namespace quorum {
@@ -25,11 +26,10 @@ using storage::BoltReader;
 using storage::BoltWriter;
 using storage::ByteSource;
 using testing::ChildProcess;
+using testing::Etcdctl;
 using testing::FreeLoopbackPort;
+using testing::kEtcdPath;
 using testing::TempDir;
-
-constexpr char kEtcd[] = "/usr/bin/etcd";
-constexpr char kEtcdctl[] = "/usr/bin/etcdctl";
 
 // etcd's revision bytes: main revision big-endian, '_', sub revision big-endian.
 std::string RevisionKey(int64_t main) {
@@ -43,16 +43,6 @@ int64_t MainRevision(std::string_view key) {
   int64_t main = 0;
   for (int i = 0; i < 8; ++i) main = (main << 8) | static_cast<unsigned char>(key[i]);
   return main;
-}
-
-// Runs etcdctl (API v3) to completion; returns its output, or fails the test.
-std::string Etcdctl(const TempDir& dir, std::vector<std::string> args) {
-  args.insert(args.begin(), kEtcdctl);
-  const std::string log = dir.path() + "/etcdctl.out";
-  ChildProcess ctl(args, log, {"ETCDCTL_API=3"});
-  auto code = ctl.WaitExit(30s);
-  EXPECT_TRUE(code.has_value() && *code == 0) << ctl.Log();
-  return ctl.Log();
 }
 
 int64_t JsonNumber(const std::string& json, const std::string& field) {
@@ -95,7 +85,8 @@ TEST(BboltEtcdTest, EtcdctlSnapshotStatusReadsWhatTheWriterWrote) {
   auto size = (*writer)->Finish();
   ASSERT_TRUE(size.ok()) << size.status();
 
-  const std::string status = Etcdctl(dir, {"snapshot", "status", path, "-w", "json"});
+  const std::string status =
+      Etcdctl(dir.path() + "/etcdctl.log", {"snapshot", "status", path, "-w", "json"});
   EXPECT_EQ(JsonNumber(status, "hash"), hash) << status;
   EXPECT_EQ(JsonNumber(status, "revision"), kRevisions) << status;
   EXPECT_EQ(JsonNumber(status, "totalKey"), keys) << status;
@@ -108,7 +99,7 @@ TEST(BboltEtcdTest, ASnapshotOfEtcdReadsBackWithEveryRevisionAndLease) {
   const int peer = FreeLoopbackPort();
   const std::string client_url = absl::StrCat("http://127.0.0.1:", client);
   const std::string peer_url = absl::StrCat("http://127.0.0.1:", peer);
-  ChildProcess etcd({kEtcd, "--name", "e1", "--data-dir", dir.path() + "/e1",
+  ChildProcess etcd({kEtcdPath, "--name", "e1", "--data-dir", dir.path() + "/e1",
                      "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
                      "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
                      "--initial-cluster", "e1=" + peer_url, "--log-level", "error"},
@@ -137,7 +128,7 @@ TEST(BboltEtcdTest, ASnapshotOfEtcdReadsBackWithEveryRevisionAndLease) {
   }
 
   const std::string path = dir.path() + "/etcd.snapshot";
-  Etcdctl(dir, {"--endpoints", client_url, "snapshot", "save", path});
+  Etcdctl(dir.path() + "/etcdctl.log", {"--endpoints", client_url, "snapshot", "save", path});
   auto source = ByteSource::OpenFile(path);
   ASSERT_TRUE(source.ok()) << source.status();
   const uint64_t file_size = (*source)->size();

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "tests/compat/etcd_tools.h"
 #include "tests/support/cluster.h"
 #include "tests/support/process.h"
 
@@ -21,20 +22,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::ChildProcess;
+using testing::Etcdctl;
 using testing::FreeLoopbackPort;
+using testing::kEtcdPath;
 using testing::TempDir;
 using testing::TestCluster;
-
-constexpr char kEtcd[] = "/usr/bin/etcd";
-constexpr char kEtcdctl[] = "/usr/bin/etcdctl";
-
-std::string Etcdctl(const std::string& log, std::vector<std::string> args) {
-  args.insert(args.begin(), kEtcdctl);
-  ChildProcess ctl(args, log, {"ETCDCTL_API=3"});
-  auto code = ctl.WaitExit(60s);
-  EXPECT_TRUE(code.has_value() && *code == 0) << ctl.Log();
-  return ctl.Log();
-}
 
 // What a client can see of a store: every key with its revisions, version, value and lease,
 // the store's revision, and each lease with its TTL and keys.
@@ -93,7 +85,7 @@ View Look(const std::string& endpoint, bool keys = true) {
 struct Etcd {
   Etcd(const TempDir& dir, const std::string& data_dir, int client, int peer)
       : endpoint(absl::StrCat("127.0.0.1:", client)),
-        process({kEtcd, "--name", "e1", "--data-dir", data_dir, "--listen-client-urls",
+        process({kEtcdPath, "--name", "e1", "--data-dir", data_dir, "--listen-client-urls",
                  absl::StrCat("http://", endpoint), "--advertise-client-urls",
                  absl::StrCat("http://", endpoint), "--listen-peer-urls",
                  absl::StrCat("http://127.0.0.1:", peer), "--initial-advertise-peer-urls",

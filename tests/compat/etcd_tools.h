@@ -1,0 +1,31 @@
+// Running etcd's own programs from the compatibility tests: the Debian etcd 3.4 server and
+// etcdctl (installed by deploy/install-deps.sh --tests).
+#ifndef QUORUM_TESTS_COMPAT_ETCD_TOOLS_H_
+#define QUORUM_TESTS_COMPAT_ETCD_TOOLS_H_
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.h"
+
+namespace quorum::testing {
+
+inline constexpr char kEtcdPath[] = "/usr/bin/etcd";
+inline constexpr char kEtcdctlPath[] = "/usr/bin/etcdctl";
+
+// Runs etcdctl (API v3) with `args` to completion (at most 60 s), its output in `log`; fails
+// the test unless it exits 0. Returns the output.
+inline std::string Etcdctl(const std::string& log, std::vector<std::string> args) {
+  args.insert(args.begin(), kEtcdctlPath);
+  ChildProcess ctl(args, log, {"ETCDCTL_API=3"});
+  auto code = ctl.WaitExit(std::chrono::seconds(60));
+  EXPECT_TRUE(code.has_value() && *code == 0) << ctl.Log();
+  return ctl.Log();
+}
+
+}  // namespace quorum::testing
+
+#endif  // QUORUM_TESTS_COMPAT_ETCD_TOOLS_H_
