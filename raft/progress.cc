@@ -177,6 +177,15 @@ bool ProgressTracker::QuorumActive(uint64_t self) {
   return IsQuorum(active);
 }
 
+bool ProgressTracker::TickQuorumHeardWithin(uint64_t self, int ticks) {
+  std::set<uint64_t> heard;
+  for (auto& [id, pr] : progress_) {
+    if (id != self && ++pr.inactive_ticks >= ticks) continue;
+    heard.insert(id);
+  }
+  return IsQuorum(heard);
+}
+
 bool ProgressTracker::IsQuorum(const std::set<uint64_t>& acks) const {
   size_t n = 0;
   for (uint64_t id : voters_) n += acks.count(id);

@@ -50,7 +50,9 @@ struct Progress {
   ProgressState state = ProgressState::kProbe;
   uint64_t pending_snapshot = 0;  // index of the snapshot in flight (kSnapshot)
   bool recent_active = false;     // heard from within the last election timeout
-  bool probe_sent = false;        // kProbe: an append is outstanding, wait for reply
+  // Leader ticks since the member last answered an append or heartbeat (CheckQuorum).
+  int inactive_ticks = 0;
+  bool probe_sent = false;  // kProbe: an append is outstanding, wait for reply
   bool is_learner = false;
   Inflights inflights;
 
@@ -87,8 +89,11 @@ class ProgressTracker {
   // Largest index replicated on a majority of voters (Raft §5.3).
   uint64_t CommittedIndex() const;
   // Whether a majority of voters (the leader counts itself) was recently
-  // active; clears recent_active for the next interval (CheckQuorum).
+  // active; clears recent_active for the next interval.
   bool QuorumActive(uint64_t self);
+  // One leader tick: every other member's inactive_ticks grows by one. Then whether a majority
+  // of voters (the leader counts itself) answered within the last `ticks` ticks (CheckQuorum).
+  bool TickQuorumHeardWithin(uint64_t self, int ticks);
   size_t QuorumSize() const { return voters_.size() / 2 + 1; }
   // Does `acks` contain a majority of voters?
   bool IsQuorum(const std::set<uint64_t>& acks) const;

@@ -183,14 +183,18 @@ void Raft::TickElection() {
 void Raft::TickHeartbeat() {
   ++heartbeat_elapsed_;
   ++election_elapsed_;
+  // CheckQuorum: a leader cut off from a majority steps down, so clients on its side fail fast
+  // instead of waiting on a leader that cannot commit. Checked every tick against when each
+  // member last answered, so it happens an election timeout after the cut (plus at most a
+  // heartbeat: the last answers came up to one before it), not up to two timeouts as a check
+  // once per timeout would take.
+  if (check_quorum_ && !tracker_.TickQuorumHeardWithin(id_, election_timeout_)) {
+    BecomeFollower(term_, 0);
+    return;
+  }
   if (election_elapsed_ >= election_timeout_) {
     election_elapsed_ = 0;
-    // CheckQuorum: a leader cut off from a majority steps down, so clients on
-    // its side fail fast instead of waiting on a leader that cannot commit.
-    if (check_quorum_ && !tracker_.QuorumActive(id_)) {
-      BecomeFollower(term_, 0);
-      return;
-    }
+    tracker_.QuorumActive(id_);  // starts the next interval of recent_active
     // A transfer that did not finish within an election timeout is abandoned.
     AbortTransfer();
   }

@@ -132,6 +132,7 @@ void Raft::OnCommitAdvanced() {
 
 void Raft::LeaderAppendResponse(const raftpb::Message& m, Progress& pr) {
   pr.recent_active = true;
+  pr.inactive_ticks = 0;
   if (m.reject()) {
     // Fast backtracking (thesis §5.3 optimisation): jump straight to the last
     // index where our log can match the follower's, using its term hint.
@@ -174,6 +175,7 @@ void Raft::LeaderAppendResponse(const raftpb::Message& m, Progress& pr) {
 
 void Raft::LeaderHeartbeatResponse(const raftpb::Message& m, Progress& pr) {
   pr.recent_active = true;
+  pr.inactive_ticks = 0;
   pr.probe_sent = false;
   // A full window whose acks were lost would block forever; a heartbeat
   // response proves the follower is reachable, so free a slot.
