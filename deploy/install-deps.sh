@@ -2,7 +2,8 @@
 # Installs everything quorum needs to build and run, from Debian 12 packages only.
 #   deploy/install-deps.sh           build + run dependencies
 #   deploy/install-deps.sh --tests   also what the tests need: etcd 3.4 and etcdctl to compare
-#                                    against, clang for the fuzz targets
+#                                    against, clang for the fuzz targets, iproute2 and
+#                                    iptables for the partition tests
 # Idempotent and non-interactive: packages already present are left alone.
 set -euo pipefail
 
@@ -15,8 +16,9 @@ packages=(
   python3
 )
 if [[ "${1:-}" == "--tests" ]]; then
-  # clang: the fuzz targets (libFuzzer lives in libclang-rt-14-dev).
-  packages+=(etcd-server etcd-client clang libclang-rt-14-dev)
+  # clang: the fuzz targets (libFuzzer lives in libclang-rt-14-dev); iproute2 and iptables:
+  # the partition tests' network namespaces.
+  packages+=(etcd-server etcd-client clang libclang-rt-14-dev iproute2 iptables)
 fi
 
 missing=()
