@@ -278,9 +278,32 @@ def mutual(args, work):
               code not in (None, 0) and 'CN "intruder"' in logs,
               f"exit={code}\n{cluster.log('m4')[-2000:]}")
         rc, out, err = ctl("member", "list", "-w", "json")
-        m4 = [m for m in json.loads(out).get("members", []) if m.get("name") == "m4"] \
-            if rc == 0 else []
+        listed = json.loads(out).get("members", []) if rc == 0 else []
+        m4 = [m for m in listed if m.get("name") == "m4"]
         check("the refused member never started", rc == 0 and not m4, out + err)
+
+        # The same join with an allowed CN works: the learner gets the state in a snapshot
+        # over the peer TLS channel and then serves the keys written before it came.
+        m4_id = next((m["ID"] for m in listed if f":{p4}" in m["peerURLs"][0]), None)
+        if m4_id is not None:
+            ctl("member", "remove", format(m4_id, "x"))
+        script("peer", certs, "m5-peer", "--cn", "quorum-peer")
+        script("server", certs, "m5")
+        p5, c5 = free_port(), free_port()
+        rc, out, err = ctl("member", "add", "m5", "--learner",
+                           f"--peer-urls=https://127.0.0.1:{p5}")
+        cluster.spawn("m5", f"https://127.0.0.1:{c5}", f"https://127.0.0.1:{p5}",
+                      cluster.initial_cluster([f"m5=https://127.0.0.1:{p5}"]), "existing")
+        deadline = time.time() + 20
+        out = err = ""
+        while time.time() < deadline:
+            rc, out, err = ctl("get", "greeting", "--consistency=s",
+                               endpoints=f"https://127.0.0.1:{c5}")
+            if rc == 0 and out.split() == ["greeting", "hello"]:
+                break
+            time.sleep(0.2)
+        check("a peer with the allowed CN joins over TLS and receives the state",
+              rc == 0 and out.split() == ["greeting", "hello"], out + err)
     finally:
         cluster.kill_all()
 
