@@ -95,6 +95,14 @@ int Run(int argc, char** argv) {
   // A fatal stop writes to stderr itself; flush what the log holds before it.
   quorum::SetFatalObserver([](std::string_view) { spdlog::default_logger()->flush(); });
 
+  // Before any thread starts: TLS setup may set gRPC's cipher list in the environment.
+  auto client_credentials = PrepareTls(*config);
+  if (!client_credentials.ok()) {
+    std::fprintf(stderr, "quorumd: %s\n",
+                 std::string(client_credentials.status().message()).c_str());
+    return 1;
+  }
+
   // Block the stop signals before any thread starts so that only sigwait below sees them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -120,14 +128,6 @@ int Run(int argc, char** argv) {
     pthread_kill(signal_waiter.native_handle(), SIGTERM);
     signal_waiter.join();
   };
-
-  auto client_credentials = PrepareTls(*config);
-  if (!client_credentials.ok()) {
-    std::fprintf(stderr, "quorumd: %s\n",
-                 std::string(client_credentials.status().message()).c_str());
-    join_signal_waiter();
-    return 1;
-  }
 
   auto member =
       quorum::server::Member::Start(*config, [&] { request_stop("removed from the cluster"); });
