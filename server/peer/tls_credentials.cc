@@ -1,6 +1,7 @@
 #include "server/peer/tls_credentials.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -9,6 +10,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -142,9 +144,13 @@ absl::Status WriteSelfSigned(const fs::path& cert_path, const fs::path& key_path
   // The key is written first and only then the certificate: a half-written pair (no cert.pem)
   // is made again on the next start.
   {
-    std::unique_ptr<FILE, decltype(&fclose)> out(fopen(key_path.c_str(), "wb"), &fclose);
-    if (out == nullptr) return fail(absl::StrCat("write ", key_path.string()));
-    fs::permissions(key_path, fs::perms::owner_read | fs::perms::owner_write);
+    // Created owner-only, so the key is never readable by others, not even for a moment.
+    int fd = ::open(key_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::unique_ptr<FILE, decltype(&fclose)> out(fd < 0 ? nullptr : fdopen(fd, "wb"), &fclose);
+    if (out == nullptr) {
+      if (fd >= 0) ::close(fd);
+      return fail(absl::StrCat("write ", key_path.string()));
+    }
     if (PEM_write_PrivateKey(out.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) == 0) {
       return fail(absl::StrCat("write ", key_path.string()));
     }
