@@ -3,17 +3,18 @@
 
   --scenario mutual  certificates from deploy/certs.sh; client and peer mutual TLS, CRLs and an
                      allowed peer CN. etcdctl with --cacert/--cert/--key: put, get, watch, lease
-                     grant and keep-alive, member list, endpoint status; quorumctl over TLS; a
-                     plain http:// listener beside the https:// one. Refused: no client
-                     certificate, one from another CA, a revoked one, and a peer whose CN is not
-                     the allowed one (it cannot join).
+                     grant and keep-alive, member list, endpoint status; quorumctl and
+                     quorum-bench over TLS; a plain http:// listener beside the https:// one.
+                     Refused: no client certificate, one from another CA, a revoked one, and a
+                     peer whose CN is not the allowed one (it cannot join); a peer with the
+                     allowed CN joins.
   --scenario auto    --auto-tls and --peer-auto-tls; etcdctl with --insecure-skip-tls-verify;
                      the generated certificate is kept across a restart. Startup errors:
                      https:// without a certificate, an unknown cipher suite.
 
 Members run on loopback ports picked here and are killed by PID at the end.
 
-usage: tls_cluster.py QUORUMD --quorumctl PATH --certs PATH --scenario mutual|auto
+usage: tls_cluster.py QUORUMD --quorumctl PATH --bench PATH --certs PATH --scenario mutual|auto
 """
 import argparse
 import hashlib
@@ -259,6 +260,11 @@ def mutual(args, work):
                             "--dial-timeout=2s", "get", "greeting"])
         check("quorumctl without a client certificate is refused", rc != 0, out + err)
 
+        rc, out, err = run([args.bench, "put", "--endpoints", cluster.endpoints(), *qtls,
+                            "--clients", "4", "--total", "200", "--format", "json"], timeout=60)
+        check("quorum-bench runs over TLS", rc == 0 and '"errors"' in out and "200" in out,
+              out + err)
+
         # A fourth member whose peer certificate has CN=intruder: added as a learner (so the
         # quorum is not at stake), started, and refused by every peer.
         p4 = free_port()
@@ -372,6 +378,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("quorumd")
     parser.add_argument("--quorumctl", required=True)
+    parser.add_argument("--bench", required=True)
     parser.add_argument("--certs", required=True)
     parser.add_argument("--scenario", choices=["mutual", "auto"], required=True)
     parser.add_argument("--etcdctl", default=shutil.which("etcdctl") or "/usr/bin/etcdctl")
