@@ -34,7 +34,8 @@ std::chrono::milliseconds RetryBackoff(int attempt) {
   return std::chrono::milliseconds(base + jitter(rng));
 }
 
-Client::Client(ClientOptions options) : options_(std::move(options)), pool_(options_.endpoints) {}
+Client::Client(ClientOptions options)
+    : options_(std::move(options)), pool_(options_.endpoints, options_.tls) {}
 
 Client::~Client() = default;
 

@@ -43,6 +43,8 @@ struct ClientOptions {
   std::chrono::milliseconds dial_timeout{2000};
   // The whole of one call, retries included.
   std::chrono::milliseconds request_timeout{5000};
+  // TLS settings, files already loaded (LoadTlsFiles).
+  TlsOptions tls;
 };
 
 // The prefix range end etcd uses for `--prefix` ("a/" -> "a0"; all 0xff -> "\0").

@@ -4,11 +4,8 @@
 
 namespace quorum::client {
 
-std::string EndpointTarget(const std::string& endpoint) {
-  return std::string(absl::StripPrefix(endpoint, "http://"));
-}
-
-std::shared_ptr<grpc::Channel> NewEndpointChannel(const std::string& endpoint) {
+std::shared_ptr<grpc::Channel> NewEndpointChannel(const std::string& endpoint,
+                                                  const TlsOptions& tls) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(INT32_MAX);
   args.SetMaxSendMessageSize(INT32_MAX);
@@ -26,18 +23,19 @@ std::shared_ptr<grpc::Channel> NewEndpointChannel(const std::string& endpoint) {
   // Each endpoint gets its own channel; without this, channels to one target share a
   // subchannel and a failure of one looks like a failure of all.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(EndpointTarget(endpoint), grpc::InsecureChannelCredentials(),
+  return grpc::CreateCustomChannel(EndpointTarget(endpoint), EndpointCredentials(endpoint, tls),
                                    args);
 }
 
-EndpointPool::EndpointPool(std::vector<std::string> endpoints) : endpoints_(std::move(endpoints)) {
+EndpointPool::EndpointPool(std::vector<std::string> endpoints, TlsOptions tls)
+    : endpoints_(std::move(endpoints)), tls_(std::move(tls)) {
   std::lock_guard<std::mutex> lock(mu_);
   channels_.resize(endpoints_.size());
 }
 
 EndpointPool::Pinned EndpointPool::Current() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!channels_[pinned_]) channels_[pinned_] = NewEndpointChannel(endpoints_[pinned_]);
+  if (!channels_[pinned_]) channels_[pinned_] = NewEndpointChannel(endpoints_[pinned_], tls_);
   return Pinned{pinned_, endpoints_[pinned_], channels_[pinned_]};
 }
 
@@ -51,13 +49,13 @@ std::shared_ptr<grpc::Channel> EndpointPool::ChannelFor(const std::string& endpo
   std::string target = EndpointTarget(endpoint);
   for (size_t i = 0; i < endpoints_.size(); ++i) {
     if (EndpointTarget(endpoints_[i]) != target) continue;
-    if (!channels_[i]) channels_[i] = NewEndpointChannel(endpoints_[i]);
+    if (!channels_[i]) channels_[i] = NewEndpointChannel(endpoints_[i], tls_);
     return channels_[i];
   }
   for (auto& [name, channel] : others_) {
     if (name == target) return channel;
   }
-  others_.emplace_back(target, NewEndpointChannel(endpoint));
+  others_.emplace_back(target, NewEndpointChannel(endpoint, tls_));
   return others_.back().second;
 }
 

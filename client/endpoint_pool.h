@@ -13,15 +13,15 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "client/tls_options.h"
 
 namespace quorum::client {
 
-// host:port with any http:// prefix removed (etcd accepts both spellings).
-std::string EndpointTarget(const std::string& endpoint);
-
 // A channel to one endpoint with reconnect backoff short enough for a restarted member to be
 // reachable again within about a second (gRPC's default grows to minutes).
-std::shared_ptr<grpc::Channel> NewEndpointChannel(const std::string& endpoint);
+// https:// endpoints (and bare ones when `tls` is configured) use TLS.
+std::shared_ptr<grpc::Channel> NewEndpointChannel(const std::string& endpoint,
+                                                  const TlsOptions& tls = {});
 
 class EndpointPool {
  public:
@@ -32,7 +32,7 @@ class EndpointPool {
   };
 
   // `endpoints` must not be empty.
-  explicit EndpointPool(std::vector<std::string> endpoints);
+  explicit EndpointPool(std::vector<std::string> endpoints, TlsOptions tls = {});
 
   const std::vector<std::string>& endpoints() const { return endpoints_; }
   size_t size() const { return endpoints_.size(); }
@@ -53,6 +53,7 @@ class EndpointPool {
 
  private:
   const std::vector<std::string> endpoints_;
+  const TlsOptions tls_;
   std::mutex mu_;
   size_t pinned_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);

@@ -9,9 +9,10 @@ namespace quorum::client {
 
 absl::Status FromGrpc(const grpc::Status& status) { return FromGrpcStatus(status); }
 
-KvClient::KvClient(const std::string& endpoint, std::chrono::milliseconds timeout)
+KvClient::KvClient(const std::string& endpoint, std::chrono::milliseconds timeout,
+                   const TlsOptions& tls)
     : timeout_(timeout) {
-  std::string target(absl::StripPrefix(endpoint, "http://"));
+  std::string target = EndpointTarget(endpoint);
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(INT32_MAX);
   args.SetMaxSendMessageSize(INT32_MAX);
@@ -22,7 +23,7 @@ KvClient::KvClient(const std::string& endpoint, std::chrono::milliseconds timeou
   // After a failed connect the channel asks its resolver again, and the DNS resolver's default
   // pause between resolutions (30 s, in practice ~5 s) would hold the reconnect back.
   args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 100);
-  channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(target, EndpointCredentials(endpoint, tls), args);
   kv_ = etcdserverpb::KV::NewStub(channel_);
   maintenance_ = etcdserverpb::Maintenance::NewStub(channel_);
 }

@@ -11,16 +11,19 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "client/tls_options.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace quorum::client {
 
 class KvClient {
  public:
-  // `endpoint` is host:port or http://host:port. Calls fail after `timeout` with
-  // DEADLINE_EXCEEDED; etcd's errors come back with etcd's code and message.
+  // `endpoint` is host:port, http://host:port or https://host:port (TLS with `tls`, files
+  // loaded). Calls fail after `timeout` with DEADLINE_EXCEEDED; etcd's errors come back with
+  // etcd's code and message.
   explicit KvClient(const std::string& endpoint,
-                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                    const TlsOptions& tls = {});
 
   absl::StatusOr<etcdserverpb::PutResponse> Put(const std::string& key, const std::string& value,
                                                 int64_t lease = 0);

@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev
+  libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev openssl
   libgoogle-perftools-dev
   python3
 )

@@ -62,7 +62,8 @@ absl::Status Join(const Config& config, LocalState* state) {
   std::vector<std::string> own_urls;
   for (const auto& u : config.initial_advertise_peer_urls) own_urls.push_back(u.original);
   std::sort(own_urls.begin(), own_urls.end());
-  auto cluster = FetchMembers(JoinPeerUrls(config), absl::Now() + absl::Seconds(10));
+  auto cluster =
+      FetchMembers(JoinPeerUrls(config), absl::Now() + absl::Seconds(10), config.peer_security);
   if (!cluster.ok()) return cluster.status();
   state->joining_peers.assign(cluster->members().begin(), cluster->members().end());
   for (const auto& m : cluster->members()) {
@@ -191,7 +192,8 @@ absl::StatusOr<LocalState> OpenDataDir(const Config& config) {
   state.cluster_id = identity->cluster_id();
   if (state.membership->List().empty()) {
     // A joiner restarted before the leader's snapshot reached it: its peers, again.
-    auto cluster = FetchMembers(JoinPeerUrls(config), absl::Now() + absl::Seconds(10));
+    auto cluster =
+        FetchMembers(JoinPeerUrls(config), absl::Now() + absl::Seconds(10), config.peer_security);
     if (!cluster.ok()) return cluster.status();
     state.joining_peers.assign(cluster->members().begin(), cluster->members().end());
   }

@@ -30,10 +30,7 @@ absl::StatusOr<Url> ParseUrl(absl::string_view text, const std::string& flag) {
   url.scheme = std::string(text.substr(0, sep));
   absl::string_view rest = text.substr(sep + 3);
   rest = absl::StripSuffix(rest, "/");
-  if (url.scheme == "https" || url.scheme == "unixs") {
-    return bad("TLS is not supported by this build; use http://");
-  }
-  if (url.scheme != "http") return bad("scheme must be http");
+  if (url.scheme != "http" && url.scheme != "https") return bad("scheme must be http or https");
   size_t colon = rest.rfind(':');
   if (colon == absl::string_view::npos) return bad("missing port");
   url.host = std::string(rest.substr(0, colon));
@@ -141,6 +138,38 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
                "Disables fsync: unsafe, loses acknowledged writes on power loss.")
       ->envname(env("unsafe-no-fsync"));
 
+  // --- TLS flags (etcd's names) ---
+  add("cert-file", config.client_tls.cert_file, "Path to the client server TLS cert file.");
+  add("key-file", config.client_tls.key_file, "Path to the client server TLS key file.");
+  add("trusted-ca-file", config.client_tls.trusted_ca_file,
+      "Path to the client server TLS trusted CA cert file.");
+  add("client-crl-file", config.client_tls.crl_file,
+      "Path to the client certificate revocation list file.");
+  app.add_flag("--client-cert-auth", config.client_tls.client_cert_auth,
+               "Enable client cert authentication.")
+      ->envname(env("client-cert-auth"));
+  app.add_flag("--auto-tls", config.client_tls.auto_tls, "Client TLS using generated certificates.")
+      ->envname(env("auto-tls"));
+  add("peer-cert-file", config.peer_tls.cert_file, "Path to the peer server TLS cert file.");
+  add("peer-key-file", config.peer_tls.key_file, "Path to the peer server TLS key file.");
+  add("peer-trusted-ca-file", config.peer_tls.trusted_ca_file,
+      "Path to the peer server TLS trusted CA file.");
+  add("peer-crl-file", config.peer_tls.crl_file,
+      "Path to the peer certificate revocation list file.");
+  add("peer-cert-allowed-cn", config.peer_tls.allowed_cn,
+      "Allowed CN for inter peer authentication.");
+  app.add_flag("--peer-client-cert-auth", config.peer_tls.client_cert_auth,
+               "Enable peer client cert authentication.")
+      ->envname(env("peer-client-cert-auth"));
+  app.add_flag("--peer-auto-tls", config.peer_tls.auto_tls,
+               "Peer TLS using generated certificates.")
+      ->envname(env("peer-auto-tls"));
+  std::string cipher_suites;
+  add("cipher-suites", cipher_suites,
+      "Comma-separated list of supported TLS cipher suites between client/server and peers "
+      "(empty will be auto-populated by the TLS library).");
+  // --- end TLS flags ---
+
   // Flags etcd accepts that change nothing here; taken so quorumd can stand in for etcd.
   std::string ignored;
   for (const char* flag :
@@ -201,6 +230,39 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
     if (!urls.ok()) return urls.status();
     *target = *std::move(urls);
   }
+
+  // --- TLS checks ---
+  if (!cipher_suites.empty()) {
+    std::vector<std::string> names = absl::StrSplit(cipher_suites, ',', absl::SkipWhitespace());
+    for (auto& n : names) n = std::string(absl::StripAsciiWhitespace(n));
+    auto list = OpenSslCipherList(names);
+    if (!list.ok()) return list.status();
+    config.cipher_list = *list;
+  }
+  // etcd behaviour: an https:// listener needs a certificate, given or made by auto-TLS.
+  for (const Url& url : config.listen_client_urls) {
+    if (url.scheme == "https" && !config.client_tls.HasCertificate() &&
+        !config.client_tls.auto_tls) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TLS key/cert (--cert-file, --key-file) must be provided for client url ",
+                       url.original, " with HTTPS scheme"));
+    }
+  }
+  for (const Url& url : config.listen_peer_urls) {
+    if (url.scheme == "https" && !config.peer_tls.HasCertificate() && !config.peer_tls.auto_tls) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url ",
+          url.original, " with HTTPS scheme"));
+    }
+  }
+  for (const TlsFiles* tls : {&config.client_tls, &config.peer_tls}) {
+    if (tls->cert_file.empty() != tls->key_file.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", tls->flag_prefix, "cert-file and --",
+                                                     tls->flag_prefix,
+                                                     "key-file must be given together"));
+    }
+  }
+  // --- end TLS checks ---
 
   if (initial_cluster.empty()) {
     // etcd's default: this member alone, at its advertised peer URLs.

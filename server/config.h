@@ -9,10 +9,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/peer/tls_credentials.h"
 
 namespace quorum::server {
 
-// A parsed http://host:port URL. Only plain http is served; https is refused at startup.
+// A parsed http://host:port or https://host:port URL.
 struct Url {
   std::string scheme;
   std::string host;
@@ -23,7 +24,7 @@ struct Url {
   std::string HostPort() const;
 };
 
-// Parses a comma-separated list of URLs; every entry must be http://host:port.
+// Parses a comma-separated list of URLs; every entry must be http:// or https://host:port.
 absl::StatusOr<std::vector<Url>> ParseUrls(const std::string& list, const std::string& flag);
 
 struct InitialMember {
@@ -55,6 +56,18 @@ struct Config {
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
   bool unsafe_no_fsync = false;
   bool print_version = false;
+
+  // --- TLS (etcd's security flags) ---
+  // Client listener: --cert-file, --key-file, --trusted-ca-file, --client-cert-auth,
+  // --auto-tls, --client-crl-file.
+  TlsFiles client_tls{.flag_prefix = ""};
+  // Peer listener and dials: the --peer-* flags and --peer-cert-allowed-cn.
+  TlsFiles peer_tls{.flag_prefix = "peer-"};
+  // --cipher-suites as an OpenSSL cipher list ("" for the library's default).
+  std::string cipher_list;
+  // Built by main() from peer_tls after auto-TLS; used by the transport and by joining.
+  PeerSecurity peer_security;
+  // --- end TLS ---
 
   // etcd's default quota when --quota-backend-bytes is 0 or negative.
   static constexpr int64_t kDefaultQuotaBytes = int64_t{2} * 1024 * 1024 * 1024;

@@ -4,6 +4,8 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -20,6 +22,51 @@ namespace {
 
 // gRPC frames and headers around the largest request etcd accepts (etcd's allowance).
 constexpr int kGrpcOverheadBytes = 512 * 1024;
+
+// --- TLS setup ---
+// Resolves auto-TLS (certificates kept under <data-dir>/fixtures/{client,peer}, as etcd keeps
+// them), builds the peer credentials into `config`, and returns the credentials of https://
+// client listeners (null when there is none).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> PrepareTls(
+    quorum::server::Config& config) {
+  using quorum::server::Url;
+  namespace fs = std::filesystem;
+  // gRPC reads its cipher list once, from the environment, before its first TLS handshake.
+  if (!config.cipher_list.empty()) setenv("GRPC_SSL_CIPHER_SUITES", config.cipher_list.c_str(), 1);
+  auto hosts = [](const std::vector<Url>& urls) {
+    std::vector<std::string> out;
+    for (const Url& url : urls) out.push_back(url.host);
+    return out;
+  };
+  fs::path fixtures = fs::path(config.data_dir) / "fixtures";
+  if (absl::Status s = quorum::server::ApplyAutoTls(
+          config.client_tls, (fixtures / "client").string(), hosts(config.listen_client_urls));
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = quorum::server::ApplyAutoTls(config.peer_tls, (fixtures / "peer").string(),
+                                                    hosts(config.listen_peer_urls));
+      !s.ok()) {
+    return s;
+  }
+  if (config.peer_tls.HasCertificate()) {
+    auto server =
+        quorum::server::MakeServerCredentials(config.peer_tls, (fixtures / "crl-peer").string());
+    if (!server.ok()) return server.status();
+    auto channel = quorum::server::MakePeerChannelCredentials(config.peer_tls);
+    if (!channel.ok()) return channel.status();
+    config.peer_security = {*server, *channel};
+  }
+  std::shared_ptr<grpc::ServerCredentials> client_credentials;
+  if (config.client_tls.HasCertificate()) {
+    auto server = quorum::server::MakeServerCredentials(config.client_tls,
+                                                        (fixtures / "crl-client").string());
+    if (!server.ok()) return server.status();
+    client_credentials = *server;
+  }
+  return client_credentials;
+}
+// --- end TLS setup ---
 
 int Run(int argc, char** argv) {
   // The lock-order graph absl keeps for deadlock detection costs a few percent of CPU on every
@@ -47,6 +94,14 @@ int Run(int argc, char** argv) {
 
   // A fatal stop writes to stderr itself; flush what the log holds before it.
   quorum::SetFatalObserver([](std::string_view) { spdlog::default_logger()->flush(); });
+
+  // Before any thread starts: TLS setup may set gRPC's cipher list in the environment.
+  auto client_credentials = PrepareTls(*config);
+  if (!client_credentials.ok()) {
+    std::fprintf(stderr, "quorumd: %s\n",
+                 std::string(client_credentials.status().message()).c_str());
+    return 1;
+  }
 
   // Block the stop signals before any thread starts so that only sigwait below sees them.
   sigset_t stop_signals;
@@ -86,8 +141,11 @@ int Run(int argc, char** argv) {
   grpc::ServerBuilder builder;
   std::vector<int> bound(config->listen_client_urls.size(), 0);
   for (size_t i = 0; i < config->listen_client_urls.size(); ++i) {
+    // http:// and https:// listeners may serve side by side (etcd behaviour).
+    const bool tls = config->listen_client_urls[i].scheme == "https";
     builder.AddListeningPort(config->listen_client_urls[i].HostPort(),
-                             grpc::InsecureServerCredentials(), &bound[i]);
+                             tls ? *client_credentials : grpc::InsecureServerCredentials(),
+                             &bound[i]);
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes) +
                                    kGrpcOverheadBytes);

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "proto/etcd_errors.h"
 #include "server/identity.h"
@@ -97,7 +98,10 @@ absl::Status Member::StartTransport() {
   PeerTransport::Options options;
   options.cluster_id = cluster_id_;
   options.self_id = member_id_;
-  for (const auto& u : config_.listen_peer_urls) options.listen.push_back(u.HostPort());
+  for (const auto& u : config_.listen_peer_urls) {
+    options.listen.push_back(absl::StrCat(u.scheme, "://", u.HostPort()));
+  }
+  options.security = config_.peer_security;
   options.snapshot_dir = (std::filesystem::path(config_.data_dir) / "member" / "snap").string();
   lease_forwarder_ = std::make_unique<LeaseForwarder>(
       member_id_, lessor_.get(),

@@ -63,7 +63,7 @@ void ForwardPromote(std::shared_ptr<grpc::Channel> channel, uint64_t id, absl::T
 }
 
 absl::StatusOr<etcdserverpb::MemberListResponse> FetchMembers(
-    const std::vector<std::string>& peer_urls, absl::Time deadline) {
+    const std::vector<std::string>& peer_urls, absl::Time deadline, const PeerSecurity& security) {
   std::vector<std::string> errors;
   while (true) {
     errors.clear();
@@ -71,7 +71,7 @@ absl::StatusOr<etcdserverpb::MemberListResponse> FetchMembers(
       grpc::ClientContext context;
       context.set_deadline(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));
       etcdserverpb::MemberListResponse response;
-      auto stub = internalpb::MembershipPeer::NewStub(DialPeer(url));
+      auto stub = internalpb::MembershipPeer::NewStub(DialPeer(url, security));
       grpc::Status status = stub->Members(&context, etcdserverpb::MemberListRequest(), &response);
       if (status.ok()) return response;
       errors.push_back(absl::StrCat(url, ": ", status.error_message()));

@@ -18,6 +18,7 @@
 #include "etcdserverpb/rpc.pb.h"
 #include "internalpb/peer.grpc.pb.h"
 #include "server/applier.h"
+#include "server/peer/tls_credentials.h"
 
 namespace quorum::server {
 
@@ -49,9 +50,10 @@ void ForwardPromote(std::shared_ptr<grpc::Channel> channel, uint64_t id, absl::T
                     MembershipPeerService::Done done);
 
 // Asks the members at `peer_urls`, in turn, for their member list until one answers or
-// `deadline` passes. The answer names the cluster id in its header.
+// `deadline` passes. The answer names the cluster id in its header. https:// URLs are dialed
+// with `security`.
 absl::StatusOr<etcdserverpb::MemberListResponse> FetchMembers(
-    const std::vector<std::string>& peer_urls, absl::Time deadline);
+    const std::vector<std::string>& peer_urls, absl::Time deadline, const PeerSecurity& security);
 
 }  // namespace quorum::server
 

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/tls_options.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace quorum::bench {
@@ -101,6 +102,7 @@ class Connection {
  public:
   // `next_target` is the member after `target` in --endpoints: lease churn keeps its leases
   // alive there.
+  // Both are endpoints as given (http://, https:// or host:port); https:// ones use TLS.
   Connection(RunState& run, const std::string& target, const std::string& next_target, int index,
              int calls)
       : run_(run), factory_(run.spec, run.sequential_cursor, Seed(index)), calls_(calls) {
@@ -109,12 +111,14 @@ class Connection {
     // distinct ones.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("quorum.bench.connection", index);
-    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(client::EndpointTarget(target),
+                                         client::EndpointCredentials(target, run.spec.tls), args);
     stub_ = etcdserverpb::KV::NewStub(channel_);
     if (run.spec.workload == Workload::kLeaseChurn) {
       lease_ = etcdserverpb::Lease::NewStub(channel_);
       next_channel_ =
-          grpc::CreateCustomChannel(next_target, grpc::InsecureChannelCredentials(), args);
+          grpc::CreateCustomChannel(client::EndpointTarget(next_target),
+                                    client::EndpointCredentials(next_target, run.spec.tls), args);
       next_lease_ = etcdserverpb::Lease::NewStub(next_channel_);
     }
   }
@@ -343,15 +347,12 @@ class Connection {
   Clock::time_point last_answer_;
 };
 
+// The endpoint itself (its scheme picks TLS); an error if it names no host:port.
 absl::StatusOr<std::string> GrpcTarget(const std::string& endpoint) {
-  if (absl::StartsWith(endpoint, "https://")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--endpoints: TLS is not supported: \"", endpoint, "\""));
+  if (client::EndpointTarget(endpoint).empty()) {
+    return absl::InvalidArgumentError("--endpoints: empty endpoint");
   }
-  std::string target = absl::StartsWith(endpoint, "http://") ? endpoint.substr(7) : endpoint;
-  if (!target.empty() && target.back() == '/') target.pop_back();
-  if (target.empty()) return absl::InvalidArgumentError("--endpoints: empty endpoint");
-  return target;
+  return endpoint;
 }
 
 }  // namespace

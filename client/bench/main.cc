@@ -63,8 +63,18 @@ int Main(int argc, char** argv) {
   std::string consistency = "l";
   bool prefill = false, no_prefill = false;
 
-  app.add_option("--endpoints", endpoints, "Comma-separated host:port (or http://host:port)")
+  app.add_option("--endpoints", endpoints,
+                 "Comma-separated host:port (or http:// or https://host:port)")
       ->capture_default_str();
+  app.add_option("--cacert", spec.tls.ca_file,
+                 "verify certificates of TLS-enabled secure servers using this CA bundle");
+  app.add_option("--cert", spec.tls.cert_file,
+                 "identify secure client using this TLS certificate file");
+  app.add_option("--key", spec.tls.key_file, "identify secure client using this TLS key file");
+  app.add_flag("--insecure-transport", spec.tls.insecure_transport,
+               "disable transport security for client connections");
+  app.add_flag("--insecure-skip-tls-verify", spec.tls.insecure_skip_verify,
+               "skip server certificate verification");
   app.add_option("--conns", spec.conns, "gRPC connections, spread over the endpoints")
       ->capture_default_str();
   app.add_option("--clients", spec.clients, "Requests outstanding at once")->capture_default_str();
@@ -120,6 +130,10 @@ int Main(int argc, char** argv) {
   if (lease_churn->parsed()) spec.workload = Workload::kLeaseChurn;
   spec.serializable = consistency == "s";
   spec.endpoints = absl::StrSplit(endpoints, ',', absl::SkipWhitespace());
+  if (absl::Status s = client::LoadTlsFiles(spec.tls); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    return 2;
+  }
   for (auto [flag, text, target] : {std::tuple{"duration", &duration, &spec.duration},
                                     std::tuple{"warmup", &warmup, &spec.warmup},
                                     std::tuple{"timeout", &timeout, &spec.timeout}}) {

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "client/tls_options.h"
 #include "etcdserverpb/rpc.pb.h"
 
 namespace quorum::bench {
@@ -31,7 +32,8 @@ const char* WorkloadName(Workload workload);
 // Everything that defines one run. Defaults match the command line's.
 struct LoadSpec {
   Workload workload = Workload::kPut;
-  std::vector<std::string> endpoints = {"127.0.0.1:2379"};  // host:port
+  std::vector<std::string> endpoints = {"127.0.0.1:2379"};  // host:port, http:// or https://
+  client::TlsOptions tls;                                   // etcdctl's TLS flags, files loaded
   int conns = 1;    // gRPC channels (TCP connections), spread round-robin over endpoints
   int clients = 1;  // requests outstanding at once, spread round-robin over conns
   size_t val_size = 256;

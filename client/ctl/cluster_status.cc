@@ -107,9 +107,10 @@ class ClusterStatus {
 
   std::map<std::string, Probe> ProbeAll(const std::vector<std::string>& targets) {
     std::map<std::string, std::future<Probe>> pending;
+    const client::TlsOptions tls = ctx_.Tls();
     for (const auto& t : targets) {
       if (pending.count(t)) continue;
-      pending[t] = std::async(std::launch::async, [t] { return ProbeMember(t); });
+      pending[t] = std::async(std::launch::async, [t, &tls] { return ProbeMember(t, tls); });
     }
     std::map<std::string, Probe> out;
     for (auto& [t, f] : pending) out[t] = f.get();
@@ -119,7 +120,7 @@ class ClusterStatus {
   // Asks one member for its Status on a channel of its own (the probes share nothing). A connect
   // that fails at once is tried once more on a new channel: it fails now and then against a
   // member that is up (gRPC names an odd errno), while a member that is down refuses both.
-  static Probe ProbeMember(const std::string& target) {
+  static Probe ProbeMember(const std::string& target, const client::TlsOptions& tls) {
     Probe p;
     const auto start = std::chrono::steady_clock::now();
     const auto deadline = start + kMemberTimeout;
@@ -129,7 +130,7 @@ class ClusterStatus {
       context.set_deadline(std::chrono::system_clock::now() +
                            (deadline - std::chrono::steady_clock::now()));
       p.status.Clear();
-      status = etcdserverpb::Maintenance::NewStub(client::NewEndpointChannel(target))
+      status = etcdserverpb::Maintenance::NewStub(client::NewEndpointChannel(target, tls))
                    ->Status(&context, etcdserverpb::StatusRequest(), &p.status);
       if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
           deadline - std::chrono::steady_clock::now() < kMemberTimeout / 2) {

@@ -88,11 +88,12 @@ CtlContext::CtlContext(CLI::App& app) {
                "skip server certificate verification");
   app.add_flag("--insecure-discovery", flags_.insecure_discovery,
                "accept insecure SRV records describing cluster endpoints");
-  app.add_option("--cert", flags_.cert, "TLS certificate (quorum serves plain http only)")
+  app.add_option("--cert", flags_.cert, "identify secure client using this TLS certificate file")
       ->envname("ETCDCTL_CERT");
-  app.add_option("--key", flags_.key, "TLS key (quorum serves plain http only)")
+  app.add_option("--key", flags_.key, "identify secure client using this TLS key file")
       ->envname("ETCDCTL_KEY");
-  app.add_option("--cacert", flags_.cacert, "TLS CA bundle (quorum serves plain http only)")
+  app.add_option("--cacert", flags_.cacert,
+                 "verify certificates of TLS-enabled secure servers using this CA bundle")
       ->envname("ETCDCTL_CACERT");
   app.add_option("--user", flags_.user, "username[:password] for authentication")
       ->envname("ETCDCTL_USER");
@@ -124,15 +125,26 @@ std::chrono::milliseconds CtlContext::DialTimeout() const {
 }
 
 std::unique_ptr<client::Client> CtlContext::ClientFor(std::vector<std::string> endpoints) const {
-  if (!flags_.cert.empty() || !flags_.key.empty() || !flags_.cacert.empty()) {
-    Fail(kExitBadArgs, "TLS is not supported: quorum serves plain http:// only");
-  }
   if (endpoints.empty()) Fail(kExitBadConnection, "etcdclient: no available endpoints");
   client::ClientOptions options;
   options.endpoints = std::move(endpoints);
   options.dial_timeout = DialTimeout();
   options.request_timeout = CommandTimeout();
+  options.tls = Tls();
   return std::make_unique<client::Client>(std::move(options));
+}
+
+client::TlsOptions CtlContext::Tls() const {
+  client::TlsOptions tls;
+  tls.ca_file = flags_.cacert;
+  tls.cert_file = flags_.cert;
+  tls.key_file = flags_.key;
+  tls.insecure_transport = flags_.insecure_transport;
+  tls.insecure_skip_verify = flags_.insecure_skip_tls_verify;
+  if (absl::Status s = client::LoadTlsFiles(tls); !s.ok()) {
+    Fail(kExitBadArgs, std::string(s.message()));
+  }
+  return tls;
 }
 
 client::Client& CtlContext::client() {

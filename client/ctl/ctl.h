@@ -68,6 +68,9 @@ class CtlContext {
   Printer& printer();
   // With --cluster: every member's client URLs from the member list; otherwise --endpoints.
   std::vector<std::string> EndpointsFromCluster(bool cluster);
+  // TLS from --cacert, --cert, --key, --insecure-transport, --insecure-skip-tls-verify, files
+  // loaded (an unreadable one ends the process).
+  client::TlsOptions Tls() const;
 
  private:
   GlobalFlags flags_;

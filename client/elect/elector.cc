@@ -17,7 +17,7 @@ constexpr auto kCommandPollInterval = std::chrono::milliseconds(100);
 Elector::Elector(Options options, StateLog& log)
     : options_(std::move(options)),
       log_(log),
-      endpoints_(options_.endpoints),
+      endpoints_(options_.endpoints, options_.tls),
       keeper_(endpoints_, options_.retry_period, events_, log_),
       campaign_(endpoints_,
                 {.election = options_.election,

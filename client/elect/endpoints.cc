@@ -2,10 +2,12 @@
 
 namespace quorum::elect {
 
-EndpointPool::EndpointPool(std::vector<std::string> endpoints) : addresses_(std::move(endpoints)) {
+EndpointPool::EndpointPool(std::vector<std::string> endpoints, const client::TlsOptions& tls)
+    : addresses_(std::move(endpoints)) {
   // The client library's channels: a member that was killed and restarted is usable again
   // within a retry period, and a frozen one is noticed by keepalive.
-  for (const auto& address : addresses_) channels_.push_back(client::NewEndpointChannel(address));
+  for (const auto& address : addresses_)
+    channels_.push_back(client::NewEndpointChannel(address, tls));
 }
 
 EndpointPool::Endpoint EndpointPool::Current() {

@@ -23,7 +23,8 @@ namespace quorum::elect {
 
 class EndpointPool {
  public:
-  explicit EndpointPool(std::vector<std::string> endpoints);
+  // `tls` (files loaded) secures every endpoint's channel when configured.
+  explicit EndpointPool(std::vector<std::string> endpoints, const client::TlsOptions& tls = {});
 
   struct Endpoint {
     size_t index;

@@ -116,6 +116,15 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   app.add_option("--stop-grace", stop_grace,
                  "Time between SIGTERM and SIGKILL for the command on step-down (default: half "
                  "of lease-duration minus renew-deadline)");
+  app.add_option("--cacert", options.tls.ca_file,
+                 "verify certificates of TLS-enabled secure servers using this CA bundle");
+  app.add_option("--cert", options.tls.cert_file,
+                 "identify secure client using this TLS certificate file");
+  app.add_option("--key", options.tls.key_file, "identify secure client using this TLS key file");
+  app.add_flag("--insecure-transport", options.tls.insecure_transport,
+               "disable transport security for client connections");
+  app.add_flag("--insecure-skip-tls-verify", options.tls.insecure_skip_verify,
+               "skip server certificate verification");
   app.add_option("--id", options.id, "Names this member in log lines (default: host-pid)");
   app.add_option("--value", options.value,
                  "The value stored in the election key, seen by observers (default: the id)");
@@ -128,6 +137,9 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   }
 
   if (options.election.empty()) return absl::InvalidArgumentError("the election name is empty");
+  // The endpoints lose their scheme below; an https:// one asks for TLS everywhere.
+  if (absl::StrContains(endpoints, "https://")) options.tls.insecure_transport = false;
+  if (absl::Status s = client::LoadTlsFiles(options.tls); !s.ok()) return s;
   auto parsed_endpoints = ParseEndpoints(endpoints);
   if (!parsed_endpoints.ok()) return parsed_endpoints.status();
   options.endpoints = *std::move(parsed_endpoints);

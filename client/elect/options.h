@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/tls_options.h"
 
 namespace quorum::elect {
 
@@ -26,6 +27,9 @@ struct Options {
   std::string id;                                    // names this member in log lines
   std::string value;                 // what observers see as the leader's value (etcdctl elect -l)
   std::vector<std::string> command;  // run while active; empty: only report
+  // --cacert, --cert, --key, --insecure-transport, --insecure-skip-tls-verify (etcdctl's
+  // flags), files loaded. An https:// endpoint turns TLS on for all endpoints.
+  client::TlsOptions tls;
 
   // The lease TTL asked of the server: the lease duration in whole seconds.
   int64_t LeaseTtlSeconds() const { return absl::ToInt64Seconds(lease_duration); }

@@ -50,7 +50,8 @@ class GrpcPeerTransport final : public PeerTransport {
     ConfigurePeerServer(builder);
     std::vector<int> ports(options_.listen.size(), 0);
     for (size_t i = 0; i < options_.listen.size(); ++i) {
-      builder.AddListeningPort(PeerTarget(options_.listen[i]), grpc::InsecureServerCredentials(),
+      builder.AddListeningPort(PeerTarget(options_.listen[i]),
+                               PeerListenerCredentials(options_.listen[i], options_.security),
                                &ports[i]);
     }
     builder.RegisterService(service_.get());
@@ -83,7 +84,8 @@ class GrpcPeerTransport final : public PeerTransport {
                                             .self_id = options_.self_id,
                                             .peer_id = id,
                                             .queue_limit = options_.queue_limit,
-                                            .snapshot_chunk_bytes = options_.snapshot_chunk_bytes},
+                                            .snapshot_chunk_bytes = options_.snapshot_chunk_bytes,
+                                            .security = options_.security},
                          urls, &callbacks_, &counters_));
   }
 

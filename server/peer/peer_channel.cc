@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 
 namespace quorum::server {
@@ -28,7 +29,9 @@ std::string PeerTarget(const std::string& url) {
   return std::string(target);
 }
 
-std::shared_ptr<grpc::Channel> DialPeer(const std::string& url) {
+bool IsTlsUrl(const std::string& url) { return absl::StartsWith(url, "https://"); }
+
+std::shared_ptr<grpc::Channel> DialPeer(const std::string& url, const PeerSecurity& security) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
@@ -43,7 +46,18 @@ std::shared_ptr<grpc::Channel> DialPeer(const std::string& url) {
   // not share a subchannel, or stopping one would disturb the other.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(-1);
-  return grpc::CreateCustomChannel(PeerTarget(url), grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (IsTlsUrl(url)) {
+    credentials =
+        security.channel ? security.channel : grpc::SslCredentials(grpc::SslCredentialsOptions());
+  }
+  return grpc::CreateCustomChannel(PeerTarget(url), credentials, args);
+}
+
+std::shared_ptr<grpc::ServerCredentials> PeerListenerCredentials(const std::string& url,
+                                                                 const PeerSecurity& security) {
+  if (IsTlsUrl(url) && security.server) return security.server;
+  return grpc::InsecureServerCredentials();
 }
 
 bool AwaitConnected(grpc::Channel& channel, absl::Time deadline,

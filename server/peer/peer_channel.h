@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "server/peer/tls_credentials.h"
 
 namespace quorum::server {
 
@@ -28,12 +29,20 @@ inline constexpr int kMaxInboundFrameBytes = 256 << 20;
 // A batch stops growing at this many bytes, so one slow frame does not hold back heartbeats.
 inline constexpr size_t kMaxBatchBytes = 4 << 20;
 
-// "http://host:port", "host:port" (and "https://", served plain here) to a gRPC target.
+// "http://host:port", "https://host:port" or "host:port" to a gRPC target.
 std::string PeerTarget(const std::string& url);
 
-// An insecure channel to `url` that reconnects within about a second of the peer coming back
-// and notices a dead peer within a few seconds (keepalive).
-std::shared_ptr<grpc::Channel> DialPeer(const std::string& url);
+// True for an https:// peer URL, which is dialed and served with TLS.
+bool IsTlsUrl(const std::string& url);
+
+// A channel to `url` that reconnects within about a second of the peer coming back and notices
+// a dead peer within a few seconds (keepalive). https:// URLs are dialed with
+// `security.channel` (the system roots when it is null), others in plain text.
+std::shared_ptr<grpc::Channel> DialPeer(const std::string& url, const PeerSecurity& security);
+
+// The credentials a peer listener on `url` serves with: `security.server` for https://.
+std::shared_ptr<grpc::ServerCredentials> PeerListenerCredentials(const std::string& url,
+                                                                 const PeerSecurity& security);
 
 // Waits until `channel` is connected or `deadline` passes, checking `stop` every few tens of
 // milliseconds so that a stopping transport is not held up. Starts connecting if idle.

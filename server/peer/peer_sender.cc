@@ -107,7 +107,7 @@ std::shared_ptr<grpc::Channel> PeerSender::CurrentChannel() {
   }
   if (!channel_) {
     url_index_ = urls_.empty() ? 0 : url_index_ % urls_.size();
-    channel_ = DialPeer(urls_.empty() ? std::string() : urls_[url_index_]);
+    channel_ = DialPeer(urls_.empty() ? std::string() : urls_[url_index_], config_.security);
   }
   return channel_;
 }

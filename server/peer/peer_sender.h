@@ -38,6 +38,8 @@ class PeerSender {
     uint64_t peer_id = 0;
     size_t queue_limit = 4096;
     size_t snapshot_chunk_bytes = 1 << 20;
+    // TLS for https:// peer URLs; the snapshot stream shares the channel.
+    PeerSecurity security;
   };
 
   // `callbacks` and `counters` must outlive the sender. Starts connecting at once.

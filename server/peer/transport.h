@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "internalpb/peer.pb.h"
 #include "raftpb/raft.pb.h"
+#include "server/peer/tls_credentials.h"
 
 namespace grpc {
 class Channel;
@@ -41,8 +42,11 @@ class PeerTransport {
   struct Options {
     uint64_t cluster_id = 0;
     uint64_t self_id = 0;
-    // host:port listeners for the peer gRPC server.
+    // Listeners for the peer gRPC server: http://host:port, https://host:port (TLS with
+    // security.server) or host:port.
     std::vector<std::string> listen;
+    // TLS for https:// listeners and peer URLs.
+    PeerSecurity security;
     // Where received snapshots are staged (created if missing).
     std::string snapshot_dir;
     // Messages queued per peer before new ones are dropped (and the peer reported unreachable).

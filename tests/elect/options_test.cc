@@ -32,6 +32,22 @@ TEST(ElectOptions, CommandAfterDoubleDashIsPassedThroughUntouched) {
   EXPECT_EQ(options->command, (std::vector<std::string>{"serve", "--port", "8"}));
 }
 
+TEST(ElectOptions, TlsFlagsAreEtcdctls) {
+  auto plain = Parse({"svc"});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->tls.Configured());
+
+  auto https = Parse({"--endpoints", "https://a:1", "--insecure-skip-tls-verify", "svc"});
+  ASSERT_TRUE(https.ok()) << https.status();
+  EXPECT_EQ(https->endpoints, std::vector<std::string>{"a:1"});
+  EXPECT_TRUE(https->tls.Configured());
+  EXPECT_TRUE(https->tls.insecure_skip_verify);
+
+  auto missing = Parse({"--cacert", "/nonexistent/ca.pem", "svc"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("--cacert"), std::string::npos);
+}
+
 TEST(ElectOptions, LeaseDurationMustExceedRenewDeadline) {
   auto options = Parse({"--lease-duration", "10s", "--renew-deadline", "10s", "svc"});
   ASSERT_FALSE(options.ok());

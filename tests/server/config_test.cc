@@ -31,8 +31,7 @@ TEST(Config, DefaultsAreEtcds) {
 TEST(Config, ParsesEtcdFlagNames) {
   auto config = Parse({"--name", "m1", "--data-dir=/tmp/d", "--listen-client-urls",
                        "http://127.0.0.1:3000,http://127.0.0.1:3001", "--initial-cluster",
-                       "m1=http://127.0.0.1:4000,m2=http://127.0.0.1:4001", "--max-txn-ops",
-                       "10"});
+                       "m1=http://127.0.0.1:4000,m2=http://127.0.0.1:4001", "--max-txn-ops", "10"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->data_dir, "/tmp/d");
   ASSERT_EQ(config->listen_client_urls.size(), 2u);
@@ -77,6 +76,47 @@ TEST(Config, InitialClusterMustListThisMember) {
 }
 
 TEST(Config, BadLogLevelIsRejected) { EXPECT_FALSE(Parse({"--log-level", "loud"}).ok()); }
+
+TEST(Config, TlsFlagsUseEtcdNames) {
+  auto config =
+      Parse({"--listen-client-urls", "https://127.0.0.1:3000,http://127.0.0.1:3001", "--cert-file",
+             "c.pem", "--key-file", "k.pem", "--trusted-ca-file", "ca.pem", "--client-cert-auth",
+             "--client-crl-file", "crl.pem", "--peer-auto-tls", "--peer-cert-allowed-cn", "peer",
+             "--peer-client-cert-auth", "--listen-peer-urls", "https://127.0.0.1:4000"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen_client_urls[0].scheme, "https");
+  EXPECT_EQ(config->listen_client_urls[1].scheme, "http");
+  EXPECT_EQ(config->client_tls.cert_file, "c.pem");
+  EXPECT_EQ(config->client_tls.crl_file, "crl.pem");
+  EXPECT_TRUE(config->client_tls.client_cert_auth);
+  EXPECT_TRUE(config->peer_tls.auto_tls);
+  EXPECT_TRUE(config->peer_tls.client_cert_auth);
+  EXPECT_EQ(config->peer_tls.allowed_cn, "peer");
+}
+
+TEST(Config, HttpsClientUrlWithoutCertificateIsRejected) {
+  auto config = Parse({"--listen-client-urls", "https://127.0.0.1:3000"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("--cert-file, --key-file"), std::string::npos);
+  EXPECT_TRUE(Parse({"--listen-client-urls", "https://127.0.0.1:3000", "--auto-tls"}).ok());
+}
+
+TEST(Config, HttpsPeerUrlWithoutCertificateIsRejected) {
+  auto config = Parse({"--listen-peer-urls", "https://127.0.0.1:4000"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("--peer-cert-file"), std::string::npos);
+}
+
+TEST(Config, CipherSuitesMapToOpenSslNames) {
+  auto config =
+      Parse({"--cipher-suites",
+             "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->cipher_list, "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305");
+  auto bad = Parse({"--cipher-suites", "TLS_FOO"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("\"TLS_FOO\""), std::string::npos);
+}
 
 }  // namespace
 }  // namespace quorum::server
