@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/peer/cipher_suites.h"
 
 namespace quorum::server {
 

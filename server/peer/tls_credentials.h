@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/peer/cipher_suites.h"
 
 namespace quorum::server {
 
@@ -59,11 +60,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 // the peer trusted CA as roots (the system roots without one).
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakePeerChannelCredentials(
     const TlsFiles& tls);
-
-// Turns etcd's --cipher-suites (Go's names, comma-separated) into an OpenSSL cipher list. An
-// unknown name is an error naming it. TLS 1.3 suites are accepted and left out: as in Go, they
-// cannot be chosen.
-absl::StatusOr<std::string> OpenSslCipherList(const std::vector<std::string>& go_names);
 
 }  // namespace quorum::server
 
