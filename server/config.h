@@ -56,6 +56,11 @@ struct Config {
   bool unsafe_no_fsync = false;
   bool print_version = false;
 
+  // Auth (etcd's --auth-token, --auth-token-ttl, --bcrypt-cost). Only "simple" tokens.
+  std::string auth_token = "simple";
+  int64_t auth_token_ttl_seconds = 300;
+  int bcrypt_cost = 10;
+
   // etcd's default quota when --quota-backend-bytes is 0 or negative.
   static constexpr int64_t kDefaultQuotaBytes = int64_t{2} * 1024 * 1024 * 1024;
   int64_t EffectiveQuotaBytes() const {
