@@ -98,6 +98,10 @@ SESSION = [
     (["watch", "b"] + ALICE, None),
     (["watch", "a", "--prefix"] + BOB, None),
     (["watch", "--rev", "1", "a/", "a/4"] + ["--user", "nopw:x"], None),
+    # etcdctl's lock and elect run etcd's recipes over KV with the caller's permissions.
+    (["lock", "a/lk", "echo", "held"] + ALICE, None),
+    (["lock", "b/lk", "echo", "held"] + ALICE, None),
+    (["elect", "b/el", "v"] + ALICE, None),
     # Admin calls need root.
     (["user", "list"] + ALICE, None),
     (["user", "get", "alice"] + ALICE, None),
