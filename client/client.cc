@@ -64,7 +64,14 @@ absl::Status Client::Invoke(Retry retry, std::chrono::milliseconds timeout,
     }
     grpc::ClientContext context;
     context.set_deadline(deadline);
-    if (auto s = Authorize(pinned.channel, &context); !s.ok()) return s;
+    if (auto s = Authorize(pinned.channel, &context); !s.ok()) {
+      // The login itself could not reach the member: the call was not sent, so any call may
+      // go on to the next member.
+      if (s.code() != absl::StatusCode::kUnavailable) return s;
+      last = s;
+      pool_.MarkFailed(pinned.index);
+      continue;
+    }
     absl::Status status = FromGrpc(attempt(pinned, &context));
     if (status.ok()) return status;
     // A token the server no longer knows (restart, expiry): log in again once, as clientv3.

@@ -119,6 +119,7 @@ SESSION = [
     (["user", "revoke-role", "root", "root"] + ROOT, None),
     (["defrag"] + BOB, None),
     (["endpoint", "hashkv"] + BOB, None),
+    (["snapshot", "save", "{dir}/backup.db"] + BOB, None),
     (["member", "add", "extra", "--peer-urls=http://127.0.0.1:1"] + BOB, None),
     (["member", "remove", "1234"] + BOB, None),
     (["alarm", "list"] + BOB, None),
@@ -164,18 +165,19 @@ SESSION = [
 
 LEASE_GRANTED = re.compile(r"lease ([0-9a-f]+) granted")
 LEASE_ID = re.compile(r"\b[0-9a-f]{16}\b")
+LOG_TIME = re.compile(r'"ts":[0-9.]+')
 
 
 def without_client_log(text):
     return "\n".join(l for l in text.splitlines() if not l.startswith('{"level":'))
 
 
-def run_session(etcdctl, endpoint):
+def run_session(etcdctl, endpoint, work):
     results = []
     env = dict(os.environ, ETCDCTL_API="3")
     lease = "0"
     for args, stdin in SESSION:
-        args = [a.replace("{lease}", lease) for a in args]
+        args = [a.replace("{lease}", lease).replace("{dir}", work) for a in args]
         try:
             r = subprocess.run([etcdctl, "--endpoints", endpoint, "--command-timeout=5s"] + args,
                                input=(stdin or "").encode(), capture_output=True, timeout=20,
@@ -187,9 +189,10 @@ def run_session(etcdctl, endpoint):
         granted = LEASE_GRANTED.search(out)
         if granted:
             lease = granted.group(1)
-        # Lease and member ids are random on both sides.
-        results.append((r.returncode, LEASE_ID.sub("ID", normalise(out)),
-                        LEASE_ID.sub("ID", normalise(err))))
+        # Lease and member ids, log times and each server's own directory differ by nature.
+        tidy = [LEASE_ID.sub("ID", LOG_TIME.sub('"ts":T', normalise(t.replace(work, "DIR"))))
+                for t in (out, err)]
+        results.append((r.returncode, tidy[0], tidy[1]))
     return results
 
 
@@ -223,7 +226,9 @@ def main():
 
         def run(server):
             tool = quorumctl if (quorumctl and server.name == "quorumd") else args.etcdctl
-            results[server.name] = run_session(tool, server.endpoint)
+            own = os.path.join(work, server.name + "-files")
+            os.makedirs(own, exist_ok=True)
+            results[server.name] = run_session(tool, server.endpoint, own)
 
         threads = [threading.Thread(target=run, args=(s,)) for s in (etcd, quorumd)]
         for t in threads:
