@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "proto/etcd_errors.h"
@@ -113,9 +114,24 @@ std::string AuthStore::NewTokenPrefix() const {
   return prefix;
 }
 
+bool AuthStore::TokenSettled(TokenWait* wait) {
+  return wait->store->tokens_.contains(*wait->token) ||
+         wait->store->options_.applied_index() >= wait->index;
+}
+
 absl::StatusOr<AuthInfo> AuthStore::InfoFromToken(const std::string& token) {
-  const absl::Time now = absl::Now();
+  uint64_t index = 0;
+  if (size_t dot = token.rfind('.'); dot != std::string::npos) {
+    if (!absl::SimpleAtoi(token.substr(dot + 1), &index)) index = 0;
+  }
   absl::MutexLock lock(&mu_);
+  if (!tokens_.contains(token) && index > 0 && options_.applied_index &&
+      options_.applied_index() < index) {
+    // A login through another member, not applied here yet (etcd waits the same way).
+    TokenWait wait{this, &token, index};
+    mu_.AwaitWithTimeout(absl::Condition(&TokenSettled, &wait), kTokenApplyWait);
+  }
+  const absl::Time now = absl::Now();
   auto it = tokens_.find(token);
   if (it == tokens_.end()) return ErrInvalidAuthToken();
   if (it->second.expires <= now) {

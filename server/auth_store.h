@@ -35,6 +35,9 @@ class AuthStore {
   struct Options {
     absl::Duration token_ttl = absl::Seconds(300);  // etcd's --auth-token-ttl
     int bcrypt_cost = 10;                           // etcd's --bcrypt-cost
+    // The member's applied log index: a token from a login this member has not applied yet
+    // is waited for (etcd's simple tokens do the same). Unset: never wait.
+    std::function<uint64_t()> applied_index;
   };
   explicit AuthStore(Options options) : options_(options) {}
 
@@ -65,7 +68,9 @@ class AuthStore {
   std::string NewTokenPrefix() const;
 
   // The caller behind `token`, at the current auth revision; "invalid auth token" when the
-  // token is unknown or expired. A valid token's TTL starts again.
+  // token is unknown or expired. A valid token's TTL starts again. A token whose login entry
+  // (the index after its ".") is not applied here yet is waited for, up to kTokenApplyWait.
+  static constexpr absl::Duration kTokenApplyWait = absl::Seconds(2);
   absl::StatusOr<AuthInfo> InfoFromToken(const std::string& token);
 
   int bcrypt_cost() const { return options_.bcrypt_cost; }
@@ -75,6 +80,12 @@ class AuthStore {
     std::string user;
     absl::Time expires;
   };
+  struct TokenWait {
+    const AuthStore* store;
+    const std::string* token;
+    uint64_t index;
+  };
+  static bool TokenSettled(TokenWait* wait) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void DropTokensLocked(const std::function<bool(const Token&)>& which)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

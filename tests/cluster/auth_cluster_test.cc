@@ -11,6 +11,7 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "tests/support/cluster.h"
+#include "v3lockpb/v3lock.grpc.pb.h"
 
 namespace quorum {
 namespace {
@@ -67,6 +68,25 @@ class AuthCluster {
     request.set_serializable(serializable);
     etcdserverpb::RangeResponse response;
     return stub->Range(&context, request, &response);
+  }
+
+  // Takes lock `name` for the caller of `token` with a lease of its own making (the server's
+  // session lease), then releases it.
+  grpc::Status LockAndUnlock(int i, const std::string& token, const std::string& name) {
+    auto stub = v3lockpb::Lock::NewStub(Channel(i));
+    grpc::ClientContext context;
+    Prepare(&context, token);
+    v3lockpb::LockRequest request;
+    request.set_name(name);
+    v3lockpb::LockResponse response;
+    grpc::Status s = stub->Lock(&context, request, &response);
+    if (!s.ok()) return s;
+    grpc::ClientContext unlock_context;
+    Prepare(&unlock_context, token);
+    v3lockpb::UnlockRequest unlock;
+    unlock.set_key(response.key());
+    v3lockpb::UnlockResponse unlocked;
+    return stub->Unlock(&unlock_context, unlock, &unlocked);
   }
 
   // Sets up root, user "u" with readwrite on the prefix "u/", and enables auth, through member i.
@@ -143,6 +163,11 @@ TEST(AuthClusterTest, AuthStateHoldsOnEveryMemberAndSurvivesKillNineOfAll) {
   for (int i = 0; i < 3; ++i) {
     EXPECT_TRUE(auth.Put(i, token, "u/" + std::to_string(i)).ok()) << "member " << i;
   }
+  // The Lock service runs as its caller: u may lock under its prefix only.
+  grpc::Status locked = auth.LockAndUnlock(2, token, "u/lock");
+  EXPECT_TRUE(locked.ok()) << locked.error_message();
+  grpc::Status refused = auth.LockAndUnlock(2, token, "elsewhere");
+  EXPECT_EQ(refused.error_message(), "etcdserver: permission denied");
   for (int i = 0; i < 3; ++i) cluster.Kill(i);
   cluster.StartAll();
   ASSERT_TRUE(cluster.WaitForLeader().has_value());
