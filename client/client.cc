@@ -46,6 +46,7 @@ absl::Status Client::Invoke(Retry retry, std::chrono::milliseconds timeout,
   using Clock = std::chrono::system_clock;
   const auto deadline = Clock::now() + timeout;
   absl::Status last = absl::DeadlineExceededError("context deadline exceeded");
+  bool relogged_in = false;
   for (int tries = 0;; ++tries) {
     if (tries > 0) {
       auto pause = RetryBackoff(tries / static_cast<int>(pool_.size()));
@@ -64,8 +65,22 @@ absl::Status Client::Invoke(Retry retry, std::chrono::milliseconds timeout,
     }
     grpc::ClientContext context;
     context.set_deadline(deadline);
+    if (auto s = Authorize(pinned.channel, &context); !s.ok()) {
+      // The login itself could not reach the member: the call was not sent, so any call may
+      // go on to the next member.
+      if (s.code() != absl::StatusCode::kUnavailable) return s;
+      last = s;
+      pool_.MarkFailed(pinned.index);
+      continue;
+    }
     absl::Status status = FromGrpc(attempt(pinned, &context));
     if (status.ok()) return status;
+    // A token the server no longer knows (restart, expiry): log in again once, as clientv3.
+    if (status.message() == "etcdserver: invalid auth token" && !relogged_in) {
+      relogged_in = true;
+      DropToken();
+      continue;
+    }
     if (status.code() != absl::StatusCode::kUnavailable) return status;
     pool_.MarkFailed(pinned.index);
     if (retry == Retry::kUnsentOnly) return status;

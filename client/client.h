@@ -20,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ struct ClientOptions {
   std::chrono::milliseconds request_timeout{5000};
   // TLS settings, files already loaded (LoadTlsFiles).
   TlsOptions tls;
+  // etcd auth: with a user, the client logs in (Authenticate) before its first call and sends
+  // the token with every call, as clientv3 does; a server with auth disabled gets no token.
+  std::string user;
+  std::string password;
 };
 
 // The prefix range end etcd uses for `--prefix` ("a/" -> "a0"; all 0xff -> "\0").
@@ -136,6 +141,32 @@ class Client {
                                    std::chrono::milliseconds timeout);
   absl::Status Unlock(const std::string& key);
 
+  // --- Auth (etcd's Auth service; user and role changes need root once auth is enabled) ---
+  // Logs in now with the options' user (no-op without one); etcd's error when refused.
+  absl::Status Login();
+  absl::StatusOr<etcdserverpb::AuthEnableResponse> AuthEnable();
+  absl::StatusOr<etcdserverpb::AuthDisableResponse> AuthDisable();
+  absl::StatusOr<etcdserverpb::AuthUserAddResponse> UserAdd(const std::string& name,
+                                                            const std::string& password,
+                                                            bool no_password);
+  absl::StatusOr<etcdserverpb::AuthUserGetResponse> UserGet(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthUserListResponse> UserList();
+  absl::StatusOr<etcdserverpb::AuthUserDeleteResponse> UserDelete(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthUserChangePasswordResponse> UserChangePassword(
+      const std::string& name, const std::string& password);
+  absl::StatusOr<etcdserverpb::AuthUserGrantRoleResponse> UserGrantRole(const std::string& user,
+                                                                        const std::string& role);
+  absl::StatusOr<etcdserverpb::AuthUserRevokeRoleResponse> UserRevokeRole(const std::string& user,
+                                                                          const std::string& role);
+  absl::StatusOr<etcdserverpb::AuthRoleAddResponse> RoleAdd(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthRoleGetResponse> RoleGet(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthRoleListResponse> RoleList();
+  absl::StatusOr<etcdserverpb::AuthRoleDeleteResponse> RoleDelete(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthRoleGrantPermissionResponse> RoleGrantPermission(
+      const std::string& name, const authpb::Permission& perm);
+  absl::StatusOr<etcdserverpb::AuthRoleRevokePermissionResponse> RoleRevokePermission(
+      const std::string& name, const std::string& key, const std::string& range_end);
+
   EndpointPool& pool() { return pool_; }
 
  private:
@@ -150,8 +181,18 @@ class Client {
     return Invoke(retry, options_.request_timeout, attempt);
   }
 
+  // client_auth.cc: logs in on `channel` unless a token is held (or auth is off there), then
+  // adds the token to `context`.
+  absl::Status Authorize(const std::shared_ptr<grpc::Channel>& channel,
+                         grpc::ClientContext* context);
+  // Forgets the token (the server no longer knows it); the next call logs in again.
+  void DropToken();
+
   const ClientOptions options_;
   EndpointPool pool_;
+  std::mutex token_mu_;
+  std::string token_;      // guarded by token_mu_
+  bool auth_off_ = false;  // guarded by token_mu_: the server said auth is not enabled
 };
 
 // Backoff before retry number `attempt` (0-based): 25 ms doubling up to 1 s, with jitter.

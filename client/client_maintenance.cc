@@ -34,6 +34,7 @@ absl::StatusOr<StatusResponse> Client::Status(const std::string& endpoint,
 absl::StatusOr<HashKVResponse> Client::HashKV(const std::string& endpoint, int64_t revision) {
   grpc::ClientContext context;
   SetTimeout(&context, options_.request_timeout);
+  if (auto s = Authorize(pool_.ChannelFor(endpoint), &context); !s.ok()) return s;
   HashKVRequest request;
   request.set_revision(revision);
   HashKVResponse response;
@@ -46,6 +47,7 @@ absl::StatusOr<HashKVResponse> Client::HashKV(const std::string& endpoint, int64
 absl::Status Client::Defragment(const std::string& endpoint) {
   grpc::ClientContext context;
   SetTimeout(&context, options_.request_timeout);
+  if (auto s = Authorize(pool_.ChannelFor(endpoint), &context); !s.ok()) return s;
   DefragmentResponse response;
   return FromGrpc(Maintenance::NewStub(pool_.ChannelFor(endpoint))
                       ->Defragment(&context, DefragmentRequest(), &response));
@@ -54,6 +56,7 @@ absl::Status Client::Defragment(const std::string& endpoint) {
 absl::Status Client::Snapshot(const std::string& endpoint,
                               const std::function<absl::Status(const std::string&)>& sink) {
   grpc::ClientContext context;
+  if (auto s = Authorize(pool_.ChannelFor(endpoint), &context); !s.ok()) return s;
   auto reader =
       Maintenance::NewStub(pool_.ChannelFor(endpoint))->Snapshot(&context, SnapshotRequest());
   SnapshotResponse response;
@@ -145,6 +148,7 @@ absl::Status Client::Observe(
   request.set_name(name);
   auto pinned = pool_.Current();
   grpc::ClientContext context;
+  if (auto s = Authorize(pinned.channel, &context); !s.ok()) return s;
   auto reader = v3electionpb::Election::NewStub(pinned.channel)->Observe(&context, request);
   v3electionpb::LeaderResponse response;
   while (reader->Read(&response)) {

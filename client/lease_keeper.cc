@@ -61,6 +61,7 @@ bool LeaseKeeper::RunStream(Clock::time_point* expires) {
     return true;
   }
   grpc::ClientContext context;
+  if (!client_->Authorize(pinned.channel, &context).ok()) return true;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return true;

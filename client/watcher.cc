@@ -75,6 +75,7 @@ absl::Status Watcher::RunStream(bool* ended) {
     return absl::UnavailableError("connection to " + pinned.endpoint + " failed");
   }
   grpc::ClientContext context;
+  if (auto s = client_->Authorize(pinned.channel, &context); !s.ok()) return s;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::CancelledError("stopping");

@@ -90,6 +90,45 @@ absl::Status ErrPermissionDenied() {
 absl::Status ErrInvalidAuthToken() {
   return Make(C::kUnauthenticated, "etcdserver: invalid auth token");
 }
+absl::Status ErrRootUserNotExist() {
+  return Make(C::kFailedPrecondition, "etcdserver: root user does not exist");
+}
+absl::Status ErrRootRoleNotExist() {
+  return Make(C::kFailedPrecondition, "etcdserver: root user does not have root role");
+}
+absl::Status ErrUserAlreadyExist() {
+  return Make(C::kFailedPrecondition, "etcdserver: user name already exists");
+}
+absl::Status ErrUserEmpty() { return Make(C::kInvalidArgument, "etcdserver: user name is empty"); }
+absl::Status ErrUserNotFound() {
+  return Make(C::kFailedPrecondition, "etcdserver: user name not found");
+}
+absl::Status ErrRoleAlreadyExist() {
+  return Make(C::kFailedPrecondition, "etcdserver: role name already exists");
+}
+absl::Status ErrRoleNotFound() {
+  return Make(C::kFailedPrecondition, "etcdserver: role name not found");
+}
+absl::Status ErrRoleEmpty() { return Make(C::kInvalidArgument, "etcdserver: role name is empty"); }
+absl::Status ErrAuthFailed() {
+  return Make(C::kInvalidArgument,
+              "etcdserver: authentication failed, invalid user ID or password");
+}
+absl::Status ErrRoleNotGranted() {
+  return Make(C::kFailedPrecondition, "etcdserver: role is not granted to the user");
+}
+absl::Status ErrPermissionNotGranted() {
+  return Make(C::kFailedPrecondition, "etcdserver: permission is not granted to the role");
+}
+absl::Status ErrInvalidAuthMgmt() {
+  return Make(C::kInvalidArgument, "etcdserver: invalid auth management");
+}
+absl::Status ErrNoPasswordUser() {
+  return Make(C::kUnknown, "auth: authentication failed, password was given for no password user");
+}
+absl::Status ErrAuthOldRevision() {
+  return Make(C::kInvalidArgument, "etcdserver: revision of auth store is old");
+}
 
 absl::Status ErrNoLeader() { return Make(C::kUnavailable, "etcdserver: no leader"); }
 absl::Status ErrNotLeader() { return Make(C::kFailedPrecondition, "etcdserver: not leader"); }

@@ -48,6 +48,21 @@ absl::Status ErrTooManyLearners();
 absl::Status ErrAuthNotEnabled();
 absl::Status ErrPermissionDenied();
 absl::Status ErrInvalidAuthToken();
+absl::Status ErrRootUserNotExist();
+absl::Status ErrRootRoleNotExist();
+absl::Status ErrUserAlreadyExist();
+absl::Status ErrUserEmpty();
+absl::Status ErrUserNotFound();
+absl::Status ErrRoleAlreadyExist();
+absl::Status ErrRoleNotFound();
+absl::Status ErrRoleEmpty();
+absl::Status ErrAuthFailed();
+absl::Status ErrRoleNotGranted();
+absl::Status ErrPermissionNotGranted();
+absl::Status ErrInvalidAuthMgmt();
+absl::Status ErrAuthOldRevision();
+// etcd returns this one as a plain error (gRPC code UNKNOWN).
+absl::Status ErrNoPasswordUser();
 
 // Cluster health and Raft.
 absl::Status ErrNoLeader();

@@ -198,7 +198,13 @@ ApplyResult Applier::ApplyRequest(const internalpb::InternalRequest& request,
     if (auto s = store->MarkApplied(meta); !s.ok()) rejected.status = s;
     return rejected;
   }
+  if (IsAuthChange(request)) return ApplyAuthChange(request, meta);
   ApplyResult result;
+  if (auto denied = CheckPermissions(request); !denied.ok()) {
+    result.status = denied;
+    if (auto s = store->MarkApplied(meta); !s.ok()) result.status = s;
+    return result;
+  }
   switch (request.request_case()) {
     case InternalRequest::kPut:
       result = FromStatusOr(store->Put(request.put(), meta));

@@ -23,6 +23,7 @@
 #include "raftpb/raft.pb.h"
 #include "server/alarm_set.h"
 #include "server/apply_result.h"
+#include "server/auth_store.h"
 #include "server/lessor.h"
 #include "server/membership.h"
 #include "storage/mvcc_store.h"
@@ -53,6 +54,8 @@ class Applier {
     AlarmSet* alarms = nullptr;
     Lessor* lessor = nullptr;
     Membership* membership = nullptr;
+    // Users, roles and tokens; null: no auth (every request is allowed).
+    AuthStore* auth = nullptr;
   };
   // `conf_state` is the Raft membership as of the store's applied index.
   Applier(uint64_t member_id, State state, raftpb::ConfState conf_state)
@@ -84,6 +87,11 @@ class Applier {
                               const storage::ApplyMeta& meta);
   ApplyResult ApplyLeaseRevoke(const etcdserverpb::LeaseRevokeRequest& revoke,
                                const storage::ApplyMeta& meta);
+  // applier_auth.cc: etcd's auth applier. Checks the permissions of the entry's user (as its
+  // proposer stamped it) against the auth state at this point of the log.
+  absl::Status CheckPermissions(const internalpb::InternalRequest& request) const;
+  ApplyResult ApplyAuthChange(const internalpb::InternalRequest& request,
+                              const storage::ApplyMeta& meta);
 
   const uint64_t member_id_;
   const State state_;

@@ -170,6 +170,13 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
       "Comma-separated list of supported TLS cipher suites between client/server and peers "
       "(empty will be auto-populated by the TLS library).");
   // --- end TLS flags ---
+  // Auth.
+  add("auth-token", config.auth_token, "Specify auth token type; only 'simple' is served.");
+  add("auth-token-ttl", config.auth_token_ttl_seconds,
+      "The lifetime in seconds of the auth token.");
+  add("bcrypt-cost", config.bcrypt_cost,
+      "Specify bcrypt algorithm cost factor for auth password hashing.")
+      ->check(CLI::Range(4, 31));
 
   // Flags etcd accepts that change nothing here; taken so quorumd can stand in for etcd.
   std::string ignored;
@@ -210,6 +217,15 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   if (config.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be > 0");
   if (config.max_request_bytes == 0) {
     return absl::InvalidArgumentError("--max-request-bytes must be > 0");
+  }
+
+  // Auth.
+  if (config.auth_token != "simple") {
+    return absl::InvalidArgumentError(absl::StrCat("--auth-token \"", config.auth_token,
+                                                   "\" is not supported (only \"simple\")"));
+  }
+  if (config.auth_token_ttl_seconds <= 0) {
+    return absl::InvalidArgumentError("--auth-token-ttl must be > 0");
   }
 
   // Go duration syntax, as etcd takes it ("10m", "500ms", "1m30s").

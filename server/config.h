@@ -68,6 +68,10 @@ struct Config {
   // Built by main() from peer_tls after auto-TLS; used by the transport and by joining.
   PeerSecurity peer_security;
   // --- end TLS ---
+  // Auth (etcd's --auth-token, --auth-token-ttl, --bcrypt-cost). Only "simple" tokens.
+  std::string auth_token = "simple";
+  int64_t auth_token_ttl_seconds = 300;
+  int bcrypt_cost = 10;
 
   // etcd's default quota when --quota-backend-bytes is 0 or negative.
   static constexpr int64_t kDefaultQuotaBytes = int64_t{2} * 1024 * 1024 * 1024;

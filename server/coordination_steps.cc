@@ -3,6 +3,7 @@
 #include "absl/strings/str_format.h"
 #include "proto/etcd_errors.h"
 #include "proto/etcd_keys.h"
+#include "server/auth_context.h"
 
 namespace quorum::server::coordination {
 
@@ -58,6 +59,11 @@ absl::Status ContextCanceled() { return absl::CancelledError("context canceled")
 
 namespace {
 
+// The steps' own writes: the caller was checked when the call arrived (CheckCaller).
+void StampRoot(MemberApi* member, internalpb::InternalRequest* request) {
+  Stamp(AuthInfo{kRootUser, member->auth().Current()->revision()}, request);
+}
+
 template <typename Response>
 ProposalDone Typed(MemberApi* member, Then<Response> then) {
   return [member, then = std::move(then)](ApplyResult result) mutable {
@@ -66,6 +72,29 @@ ProposalDone Typed(MemberApi* member, Then<Response> then) {
 }
 
 }  // namespace
+
+absl::Status CheckCaller(const grpc::ServerContextBase& context, MemberApi* member,
+                         const std::string& key, const std::string& range_end, bool write) {
+  absl::StatusOr<AuthInfo> caller = CallerOf(context, member->auth());
+  if (!caller.ok()) return caller.status();
+  std::shared_ptr<const AuthState> auth = member->auth().Current();
+  if (auto s = auth->CheckPermission(*caller, key, range_end, authpb::Permission::READ); !s.ok()) {
+    return s;
+  }
+  if (!write) return absl::OkStatus();
+  return auth->CheckPermission(*caller, key, range_end, authpb::Permission::WRITE);
+}
+
+absl::Status CheckCallerOnPrefix(const grpc::ServerContextBase& context, MemberApi* member,
+                                 const std::string& prefix, bool write) {
+  return CheckCaller(context, member, prefix, PrefixRangeEnd(prefix), write);
+}
+
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(AsClientError(status));
+  return reactor;
+}
 
 void SessionLease(MemberApi* member, int64_t lease, absl::Time deadline, Then<int64_t> then) {
   if (lease != 0) return then(lease);
@@ -89,6 +118,7 @@ void ProposeTxn(MemberApi* member, etcdserverpb::TxnRequest txn, absl::Time dead
                 Then<etcdserverpb::TxnResponse> then) {
   internalpb::InternalRequest internal;
   *internal.mutable_txn() = std::move(txn);
+  StampRoot(member, &internal);
   member->Propose(std::move(internal), deadline, Typed(member, std::move(then)));
 }
 
@@ -96,6 +126,7 @@ void DeleteKey(MemberApi* member, const std::string& key, absl::Time deadline,
                Then<etcdserverpb::DeleteRangeResponse> then) {
   internalpb::InternalRequest internal;
   internal.mutable_delete_range()->set_key(key);
+  StampRoot(member, &internal);
   member->Propose(std::move(internal), deadline, Typed(member, std::move(then)));
 }
 

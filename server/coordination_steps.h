@@ -48,6 +48,18 @@ void AddRange(google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>* ops,
 // reach the caller as plain errors: gRPC code UNKNOWN, the server's message kept. Callers
 // branch on the message, so the code is etcd's too.
 grpc::Status AsClientError(const absl::Status& status);
+// Auth for these services. etcd runs them as clients of its own KV API with the caller's
+// credentials; here the caller's permissions on the keys a call touches are checked when the
+// call arrives (read on `key`..`range_end`, and write with `write`), and the steps then run
+// with the member's own root identity.
+absl::Status CheckCaller(const grpc::ServerContextBase& context, MemberApi* member,
+                         const std::string& key, const std::string& range_end, bool write);
+// The same for every key under `prefix`.
+absl::Status CheckCallerOnPrefix(const grpc::ServerContextBase& context, MemberApi* member,
+                                 const std::string& prefix, bool write);
+// Finishes `context`'s call at once with `status` as a client error.
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context, const absl::Status& status);
+
 // What a waiting call answers once its client cancelled it.
 absl::Status ContextCanceled();
 

@@ -52,6 +52,15 @@ void Abandon(MemberApi* member, const v3electionpb::LeaderKey& leader) {
   Resign(member, leader, [](absl::StatusOr<etcdserverpb::ResponseHeader>) {});
 }
 
+// An Observe refused before it started (the caller may not read the election's keys).
+class RefusedObserve final : public grpc::ServerWriteReactor<v3electionpb::LeaderResponse> {
+ public:
+  explicit RefusedObserve(const absl::Status& status) {
+    Finish(coordination::AsClientError(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 // etcd's Election.Campaign.
 class CampaignCall final : public coordination::WaitingCall<v3electionpb::CampaignResponse> {
  public:
@@ -167,6 +176,11 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
   grpc::ServerUnaryReactor* Campaign(grpc::CallbackServerContext* context,
                                      const v3electionpb::CampaignRequest* request,
                                      v3electionpb::CampaignResponse* response) override {
+    if (auto s = coordination::CheckCallerOnPrefix(*context, member_, request->name() + "/",
+                                                   /*write=*/true);
+        !s.ok()) {
+      return coordination::Refuse(context, s);
+    }
     return CampaignCall::Serve(
         std::make_shared<CampaignCall>(member_, *request, RequestDeadline(context, *member_)),
         response);
@@ -176,6 +190,11 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
                                      const v3electionpb::ProclaimRequest* request,
                                      v3electionpb::ProclaimResponse* response) override {
     if (!request->has_leader()) return FinishUnary(context, ErrMissingLeaderKey());
+    if (auto s = coordination::CheckCaller(*context, member_, request->leader().key(), "",
+                                           /*write=*/true);
+        !s.ok()) {
+      return coordination::Refuse(context, s);
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     server::Proclaim(member_, request->leader(), request->value(), AnswerHeader(reactor, response));
     return reactor;
@@ -185,6 +204,11 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
                                    const v3electionpb::ResignRequest* request,
                                    v3electionpb::ResignResponse* response) override {
     if (!request->has_leader()) return FinishUnary(context, ErrMissingLeaderKey());
+    if (auto s = coordination::CheckCaller(*context, member_, request->leader().key(), "",
+                                           /*write=*/true);
+        !s.ok()) {
+      return coordination::Refuse(context, s);
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     server::Resign(member_, request->leader(), AnswerHeader(reactor, response));
     return reactor;
@@ -193,6 +217,11 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
   grpc::ServerUnaryReactor* Leader(grpc::CallbackServerContext* context,
                                    const v3electionpb::LeaderRequest* request,
                                    v3electionpb::LeaderResponse* response) override {
+    if (auto s = coordination::CheckCallerOnPrefix(*context, member_, request->name() + "/",
+                                                   /*write=*/false);
+        !s.ok()) {
+      return coordination::Refuse(context, s);
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     coordination::LinearRange(
         member_,
@@ -211,7 +240,12 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
   }
 
   grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* Observe(
-      grpc::CallbackServerContext*, const v3electionpb::LeaderRequest* request) override {
+      grpc::CallbackServerContext* context, const v3electionpb::LeaderRequest* request) override {
+    if (auto s = coordination::CheckCallerOnPrefix(*context, member_, request->name() + "/",
+                                                   /*write=*/false);
+        !s.ok()) {
+      return new RefusedObserve(s);
+    }
     return NewElectionObserver(member_, request->name());
   }
 

@@ -1,6 +1,9 @@
 // etcdserverpb.KV over a Member: checks each request as etcd does, reads locally, and proposes
 // writes, finishing the call from the apply thread once the write is durable and applied.
+// Auth as etcd: reads check the caller's read permission here; writes carry the caller into
+// the log and the applier checks them.
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/auth_context.h"
 #include "server/reactors.h"
 #include "server/request_checks.h"
 #include "server/service_factories.h"
@@ -15,6 +18,29 @@ bool AllRangesSerializable(const etcdserverpb::TxnRequest& txn) {
     }
   }
   return true;
+}
+
+// A read-only txn reads every compared key and every range it holds (etcd's checkTxnAuth).
+absl::Status CheckReadTxn(const AuthState& auth, const AuthInfo& caller,
+                          const etcdserverpb::TxnRequest& txn) {
+  for (const auto& compare : txn.compare()) {
+    if (auto s = auth.CheckPermission(caller, compare.key(), compare.range_end(),
+                                      authpb::Permission::READ);
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto* ops : {&txn.success(), &txn.failure()}) {
+    for (const auto& op : *ops) {
+      if (!op.has_request_range()) continue;
+      if (auto s = auth.CheckPermission(caller, op.request_range().key(),
+                                        op.request_range().range_end(), authpb::Permission::READ);
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 using etcdserverpb::CompactionRequest;
@@ -35,8 +61,13 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context, const RangeRequest* request,
                                   RangeResponse* response) override {
     if (auto s = CheckRangeRequest(*request); !s.ok()) return FinishUnary(context, s);
-    return Read(context, request->serializable(), response,
-                [this, request] { return member_->LocalRange(*request); });
+    return Read(
+        context, request->serializable(), response,
+        [request](const AuthState& auth, const AuthInfo& caller) {
+          return auth.CheckPermission(caller, request->key(), request->range_end(),
+                                      authpb::Permission::READ);
+        },
+        [this, request] { return member_->LocalRange(*request); });
   }
 
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* context, const PutRequest* request,
@@ -44,7 +75,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     if (auto s = CheckPutRequest(*request); !s.ok()) return FinishUnary(context, s);
     internalpb::InternalRequest internal;
     *internal.mutable_put() = *request;
-    return ProposeAndFinish(member_, context, std::move(internal), response);
+    return Propose(context, std::move(internal), response);
   }
 
   grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* context,
@@ -53,7 +84,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     if (auto s = CheckDeleteRangeRequest(*request); !s.ok()) return FinishUnary(context, s);
     internalpb::InternalRequest internal;
     *internal.mutable_delete_range() = *request;
-    return ProposeAndFinish(member_, context, std::move(internal), response);
+    return Propose(context, std::move(internal), response);
   }
 
   grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* context, const TxnRequest* request,
@@ -64,12 +95,16 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     if (IsReadOnlyTxn(*request)) {
       // etcd serves a read-only txn without a log entry; linearizable unless every range in it
       // is serializable.
-      return Read(context, AllRangesSerializable(*request), response,
-                  [this, request] { return member_->LocalReadTxn(*request); });
+      return Read(
+          context, AllRangesSerializable(*request), response,
+          [request](const AuthState& auth, const AuthInfo& caller) {
+            return CheckReadTxn(auth, caller, *request);
+          },
+          [this, request] { return member_->LocalReadTxn(*request); });
     }
     internalpb::InternalRequest internal;
     *internal.mutable_txn() = *request;
-    return ProposeAndFinish(member_, context, std::move(internal), response);
+    return Propose(context, std::move(internal), response);
   }
 
   grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* context,
@@ -77,29 +112,44 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                     CompactionResponse* response) override {
     internalpb::InternalRequest internal;
     *internal.mutable_compaction() = *request;
-    return ProposeAndFinish(member_, context, std::move(internal), response);
+    return Propose(context, std::move(internal), response);
   }
 
  private:
+  // Proposes a write stamped with its caller; the applier checks its permissions.
+  template <typename Response>
+  grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* context,
+                                    internalpb::InternalRequest internal, Response* response) {
+    absl::StatusOr<AuthInfo> caller = CallerOf(*context, member_->auth());
+    if (!caller.ok()) return FinishUnary(context, caller.status());
+    Stamp(*caller, &internal);
+    return ProposeAndFinish(member_, context, std::move(internal), response);
+  }
+
   // Answers from the local store: at once when serializable, otherwise once everything
-  // committed before now is applied here (a linearizable read point).
-  template <typename Response, typename LocalRead>
+  // committed before now is applied here (a linearizable read point). etcd's doSerialize: the
+  // caller's permission is checked at the read, which is refused if the auth store changed
+  // while it was made.
+  template <typename Response, typename Permitted, typename LocalRead>
   grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* context, bool serializable,
-                                 Response* response, LocalRead read) {
-    if (serializable) {
+                                 Response* response, Permitted permitted, LocalRead read) {
+    absl::StatusOr<AuthInfo> caller = CallerOf(*context, member_->auth());
+    if (!caller.ok()) return FinishUnary(context, caller.status());
+    auto answer = [this, response, caller = *caller, permitted = std::move(permitted),
+                   read = std::move(read)]() -> absl::Status {
+      if (auto s = permitted(*member_->auth().Current(), caller); !s.ok()) return s;
       auto result = read();
-      if (!result.ok()) return FinishUnary(context, result.status());
+      if (!result.ok()) return result.status();
+      if (auto s = CheckStillCurrent(caller, member_->auth()); !s.ok()) return s;
       response->Swap(&*result);
-      return FinishUnary(context, absl::OkStatus());
-    }
+      return absl::OkStatus();
+    };
+    if (serializable) return FinishUnary(context, answer());
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->ReadBarrier(RequestDeadline(context, *member_),
-                         [reactor, response, read = std::move(read)](absl::Status ready) {
+                         [reactor, answer = std::move(answer)](absl::Status ready) mutable {
                            if (!ready.ok()) return reactor->Finish(ToGrpcStatus(ready));
-                           auto result = read();
-                           if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
-                           response->Swap(&*result);
-                           reactor->Finish(grpc::Status::OK);
+                           reactor->Finish(ToGrpcStatus(answer()));
                          });
     return reactor;
   }

@@ -3,6 +3,7 @@
 // this member's applied state.
 #include "absl/synchronization/mutex.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/auth_context.h"
 #include "server/reactors.h"
 #include "server/service_factories.h"
 
@@ -86,6 +87,10 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* context,
                                        const LeaseGrantRequest* request,
                                        LeaseGrantResponse* response) override {
+    // etcd grants leases to anyone with valid credentials (no permission is checked).
+    if (auto caller = CallerOf(*context, member_->auth()); !caller.ok()) {
+      return FinishUnary(context, caller.status());
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->LeaseGrant(*request, RequestDeadline(context, *member_),
                         FinishWhenApplied(member_, reactor, response));
@@ -95,8 +100,10 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* context,
                                         const LeaseRevokeRequest* request,
                                         LeaseRevokeResponse* response) override {
+    absl::StatusOr<AuthInfo> caller = CallerOf(*context, member_->auth());
+    if (!caller.ok()) return FinishUnary(context, caller.status());
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    member_->LeaseRevoke(request->id(), RequestDeadline(context, *member_),
+    member_->LeaseRevoke(request->id(), *caller, RequestDeadline(context, *member_),
                          FinishWhenApplied(member_, reactor, response));
     return reactor;
   }

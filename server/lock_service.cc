@@ -134,6 +134,11 @@ class LockService final : public v3lockpb::Lock::CallbackService {
   grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* context,
                                  const v3lockpb::LockRequest* request,
                                  v3lockpb::LockResponse* response) override {
+    if (auto s = coordination::CheckCallerOnPrefix(*context, member_, request->name() + "/",
+                                                   /*write=*/true);
+        !s.ok()) {
+      return coordination::Refuse(context, s);
+    }
     return LockCall::Serve(
         std::make_shared<LockCall>(member_, *request, RequestDeadline(context, *member_)),
         response);
@@ -146,6 +151,11 @@ class LockService final : public v3lockpb::Lock::CallbackService {
     internal.mutable_delete_range()->set_key(request->key());
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     if (auto s = CheckDeleteRangeRequest(internal.delete_range()); !s.ok()) {
+      reactor->Finish(coordination::AsClientError(s));
+      return reactor;
+    }
+    if (auto s = coordination::CheckCaller(*context, member_, request->key(), "", /*write=*/true);
+        !s.ok()) {
       reactor->Finish(coordination::AsClientError(s));
       return reactor;
     }

@@ -7,6 +7,7 @@
 
 #include "absl/time/clock.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/auth_context.h"
 #include "server/config.h"
 #include "server/identity.h"
 #include "server/reactors.h"
@@ -66,6 +67,13 @@ class SnapshotStream final : public grpc::ServerWriteReactor<SnapshotResponse> {
   SnapshotResponse response_;
 };
 
+// A snapshot call refused before any data (etcd: only root may take backups once auth is on).
+class RefusedSnapshot final : public grpc::ServerWriteReactor<SnapshotResponse> {
+ public:
+  explicit RefusedSnapshot(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
 class MaintenanceService final : public Maintenance::CallbackService {
  public:
   explicit MaintenanceService(MemberApi* member) : member_(member) {}
@@ -76,6 +84,9 @@ class MaintenanceService final : public Maintenance::CallbackService {
     // applied result alone: no header.
     internalpb::InternalRequest internal;
     *internal.mutable_alarm() = *request;
+    absl::StatusOr<AuthInfo> caller = CallerOf(*context, member_->auth());
+    if (!caller.ok()) return FinishUnary(context, caller.status());
+    Stamp(*caller, &internal);
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->Propose(std::move(internal), RequestDeadline(context, *member_),
                      [reactor, response](ApplyResult result) {
@@ -96,6 +107,9 @@ class MaintenanceService final : public Maintenance::CallbackService {
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* context,
                                        const DefragmentRequest*,
                                        DefragmentResponse* response) override {
+    if (auto denied = CheckMaintenanceAdmin(*context, member_->auth()); !denied.ok()) {
+      return FinishUnary(context, denied);
+    }
     absl::Status s = member_->Defragment();
     if (s.ok()) *response->mutable_header() = member_->CurrentHeader();
     return FinishUnary(context, s);
@@ -104,6 +118,9 @@ class MaintenanceService final : public Maintenance::CallbackService {
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context,
                                    const HashKVRequest* request,
                                    HashKVResponse* response) override {
+    if (auto denied = CheckMaintenanceAdmin(*context, member_->auth()); !denied.ok()) {
+      return FinishUnary(context, denied);
+    }
     auto result = member_->HashKV(request->revision());
     if (!result.ok()) return FinishUnary(context, result.status());
     response->Swap(&*result);
@@ -114,6 +131,9 @@ class MaintenanceService final : public Maintenance::CallbackService {
   // the hash of the key-value history at the current revision (equal on members that agree).
   grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* context, const HashRequest*,
                                  HashResponse* response) override {
+    if (auto denied = CheckMaintenanceAdmin(*context, member_->auth()); !denied.ok()) {
+      return FinishUnary(context, denied);
+    }
     auto result = member_->HashKV(0);
     if (!result.ok()) return FinishUnary(context, result.status());
     *response->mutable_header() = result->header();
@@ -132,8 +152,11 @@ class MaintenanceService final : public Maintenance::CallbackService {
     return reactor;
   }
 
-  grpc::ServerWriteReactor<SnapshotResponse>* Snapshot(grpc::CallbackServerContext*,
+  grpc::ServerWriteReactor<SnapshotResponse>* Snapshot(grpc::CallbackServerContext* context,
                                                        const SnapshotRequest*) override {
+    if (auto denied = CheckMaintenanceAdmin(*context, member_->auth()); !denied.ok()) {
+      return new RefusedSnapshot(denied);
+    }
     return new SnapshotStream(member_);
   }
 
@@ -164,6 +187,9 @@ class ClusterService final : public Cluster::CallbackService {
     for (const auto& u : urls) {
       if (!ParseUrls(u, "peer-urls").ok()) return FinishUnary(context, ErrMemberBadUrls());
     }
+    if (auto denied = CheckAdminCall(*context, member_->auth()); !denied.ok()) {
+      return FinishUnary(context, denied);
+    }
     for (const auto& existing : member_->Members()) {
       for (const auto& u : existing.peerurls()) {
         if (std::find(urls.begin(), urls.end(), u) != urls.end()) {
@@ -192,6 +218,9 @@ class ClusterService final : public Cluster::CallbackService {
   grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* context,
                                          const MemberRemoveRequest* request,
                                          MemberRemoveResponse* response) override {
+    if (auto denied = CheckAdminCall(*context, member_->auth()); !denied.ok()) {
+      return FinishUnary(context, denied);
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->RemoveMember(request->id(), RequestDeadline(context, *member_),
                           [this, reactor, response](ApplyResult result) {
@@ -205,6 +234,9 @@ class ClusterService final : public Cluster::CallbackService {
                                          MemberUpdateResponse* response) override {
     std::vector<std::string> urls(request->peerurls().begin(), request->peerurls().end());
     if (urls.empty()) return FinishUnary(context, ErrMemberBadUrls());
+    if (auto denied = CheckAdminCall(*context, member_->auth()); !denied.ok()) {
+      return FinishUnary(context, denied);
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->UpdateMember(request->id(), urls, RequestDeadline(context, *member_),
                           [this, reactor, response](ApplyResult result) {
@@ -216,6 +248,9 @@ class ClusterService final : public Cluster::CallbackService {
   grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* context,
                                           const MemberPromoteRequest* request,
                                           MemberPromoteResponse* response) override {
+    if (auto denied = CheckAdminCall(*context, member_->auth()); !denied.ok()) {
+      return FinishUnary(context, denied);
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     member_->PromoteMember(request->id(), RequestDeadline(context, *member_),
                            [this, reactor, response](ApplyResult result) {

@@ -44,6 +44,9 @@ Member::Member(const Config& config, LocalState state, absl::AnyInvocable<void()
       membership_(std::move(state.membership)),
       lessor_(
           std::make_unique<Lessor>(Lessor::Options{.min_ttl_seconds = MinLeaseTtlSeconds(config)})),
+      auth_(AuthStore::Options{.token_ttl = absl::Seconds(config.auth_token_ttl_seconds),
+                               .bcrypt_cost = config.bcrypt_cost,
+                               .applied_index = [this] { return applied_index_.load(); }}),
       ids_(state.member_id, absl::Now()),
       joining_peers_(std::move(state.joining_peers)) {}
 
@@ -62,6 +65,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config,
 
 absl::Status Member::Wire() {
   if (auto s = alarms_.Load(backend_.get()); !s.ok()) return s;
+  if (auto s = auth_.Load(backend_.get()); !s.ok()) return s;
   auto initial = log_->InitialState();
   if (!initial.ok()) return initial.status();
   absl::MutexLock lock(&state_mu_);

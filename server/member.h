@@ -92,7 +92,8 @@ class Member final : public MemberApi {
   // LeaseApi.
   void LeaseGrant(etcdserverpb::LeaseGrantRequest request, absl::Time deadline,
                   ProposalDone done) override;
-  void LeaseRevoke(int64_t id, absl::Time deadline, ProposalDone done) override;
+  void LeaseRevoke(int64_t id, const AuthInfo& caller, absl::Time deadline,
+                   ProposalDone done) override;
   void LeaseRenew(int64_t id, absl::Time deadline, RenewDone done) override;
   void LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request, absl::Time deadline,
                        TimeToLiveDone done) override;
@@ -116,6 +117,9 @@ class Member final : public MemberApi {
   }
   void MoveLeader(uint64_t target, absl::Time deadline,
                   absl::AnyInvocable<void(absl::Status)> done) override;
+
+  // AuthApi.
+  AuthStore& auth() override { return auth_; }
 
   // With MemberEnvironment::raft_thread false: one turn of the Raft loop with `ticks` clock ticks
   // (queued events, ticks, every Ready). From one thread at a time.
@@ -212,6 +216,7 @@ class Member final : public MemberApi {
   std::unique_ptr<WatchHub> watch_hub_;
   WaitList waits_;
   std::unique_ptr<LeaseForwarder> lease_forwarder_;
+  AuthStore auth_;
   // Request, read and lease ids, unique across restarts (etcd's idutil scheme).
   IdGenerator ids_;
 

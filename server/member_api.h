@@ -18,6 +18,7 @@
 #include "etcdserverpb/rpc.pb.h"
 #include "internalpb/internal.pb.h"
 #include "server/apply_result.h"
+#include "server/auth_store.h"
 
 namespace quorum::server {
 
@@ -68,7 +69,9 @@ class LeaseApi {
   // A grant without an id gets one here.
   virtual void LeaseGrant(etcdserverpb::LeaseGrantRequest request, absl::Time deadline,
                           ProposalDone done) = 0;
-  virtual void LeaseRevoke(int64_t id, absl::Time deadline, ProposalDone done) = 0;
+  // `caller` must be allowed to write every key attached to the lease (checked when applied).
+  virtual void LeaseRevoke(int64_t id, const AuthInfo& caller, absl::Time deadline,
+                           ProposalDone done) = 0;
   virtual void LeaseRenew(int64_t id, absl::Time deadline, RenewDone done) = 0;
   virtual void LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request,
                                absl::Time deadline, TimeToLiveDone done) = 0;
@@ -107,8 +110,19 @@ class MaintenanceApi {
                           absl::AnyInvocable<void(absl::Status)> done) = 0;
 };
 
+// Users, roles, permissions and tokens (etcd's AuthStore); changes go through the log (Propose).
+class AuthApi {
+ public:
+  virtual ~AuthApi() = default;
+  virtual AuthStore& auth() = 0;
+};
+
 // Everything a member serves: what the service set is built from.
-class MemberApi : public RaftKv, public LeaseApi, public ClusterApi, public MaintenanceApi {};
+class MemberApi : public RaftKv,
+                  public LeaseApi,
+                  public ClusterApi,
+                  public MaintenanceApi,
+                  public AuthApi {};
 
 // The typed response an applied proposal produced (PutResponse, TxnResponse, ...), its header
 // filled by `member`; or the proposal's error. A response of another type than the request's is

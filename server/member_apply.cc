@@ -36,7 +36,8 @@ absl::Status Member::AttachStore(raftpb::ConfState conf_state) {
                                        Applier::State{.store = store_.get(),
                                                       .alarms = &alarms_,
                                                       .lessor = lessor_.get(),
-                                                      .membership = membership_.get()},
+                                                      .membership = membership_.get(),
+                                                      .auth = &auth_},
                                        std::move(conf_state));
   return absl::OkStatus();
 }
@@ -158,6 +159,7 @@ absl::Status Member::InstallSnapshot(const raftpb::Snapshot& snapshot) {
   watch_hub_->Reset(store_->CurrentRevision());
   if (auto s = membership_->Reload(); !s.ok()) return s;
   if (auto s = alarms_.Load(backend_.get()); !s.ok()) return s;
+  if (auto s = auth_.Load(backend_.get()); !s.ok()) return s;
   for (const auto& m : membership_->List()) {
     if (m.id() != member_id_) transport_->SetPeer(m.id(), PeerUrls(m));
   }

@@ -45,7 +45,9 @@ void Member::ExpireLeases() {
   // A revoke that was lost (leader change, timeout) is proposed again after this.
   constexpr absl::Duration kRetry = absl::Seconds(3);
   for (int64_t id : lessor_->Expired(kPerTick, kRetry)) {
-    LeaseRevoke(id, DefaultDeadline(), [id](ApplyResult result) {
+    // etcd revokes expired leases as root (AuthStore.WithRoot), whatever keys they hold.
+    const AuthInfo root{kRootUser, auth_.Current()->revision()};
+    LeaseRevoke(id, root, DefaultDeadline(), [id](ApplyResult result) {
       if (!result.status.ok() && result.status.code() != absl::StatusCode::kNotFound) {
         spdlog::warn("revoking expired lease {:x}: {}", id, result.status.ToString());
       }
@@ -64,9 +66,12 @@ void Member::LeaseGrant(etcdserverpb::LeaseGrantRequest request, absl::Time dead
   Propose(std::move(internal), deadline, std::move(done));
 }
 
-void Member::LeaseRevoke(int64_t id, absl::Time deadline, ProposalDone done) {
+void Member::LeaseRevoke(int64_t id, const AuthInfo& caller, absl::Time deadline,
+                         ProposalDone done) {
   internalpb::InternalRequest internal;
   internal.mutable_lease_revoke()->set_id(id);
+  internal.set_auth_user(caller.user);
+  internal.set_auth_revision(caller.revision);
   Propose(std::move(internal), deadline, std::move(done));
 }
 

@@ -95,6 +95,18 @@ void WatchHub::CloseStream(const std::shared_ptr<Stream>& stream) {
   stream->wake = nullptr;
 }
 
+void WatchHub::RefuseCreate(const std::shared_ptr<Stream>& stream, std::string reason) {
+  absl::MutexLock lock(&mu_);
+  if (stream->closed) return;
+  etcdserverpb::WatchResponse refused;
+  *refused.mutable_header() = Header(revision_);
+  refused.set_created(true);
+  refused.set_watch_id(-1);
+  refused.set_canceled(true);
+  refused.set_cancel_reason(std::move(reason));
+  QueueLocked(*stream, std::move(refused));
+}
+
 void WatchHub::Create(const std::shared_ptr<Stream>& stream,
                       etcdserverpb::WatchCreateRequest request) {
   auto w = std::make_shared<Watcher>();

@@ -90,6 +90,9 @@ class WatchHub {
   // etcd's WatchCreateRequest: queues the "created" response (or a refusal: created and
   // canceled with the reason) ahead of any event of the new watcher.
   void Create(const std::shared_ptr<Stream>& stream, etcdserverpb::WatchCreateRequest request);
+  // Queues the refusal of a create request that never became a watcher (created and canceled,
+  // watch id -1, with `reason`), as etcd answers a watch its caller may not read.
+  void RefuseCreate(const std::shared_ptr<Stream>& stream, std::string reason);
   // Queues a "canceled" response if the stream had that watcher (none otherwise, as etcd).
   void Cancel(const std::shared_ptr<Stream>& stream, int64_t watch_id);
   // Queues a progress response (watch id -1) at the current revision.

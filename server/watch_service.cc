@@ -2,6 +2,7 @@
 // Requests (create, cancel, progress) are handled as they arrive; responses leave in the order
 // the hub queued them, one write at a time, so a watcher's "created" precedes its events.
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/auth_context.h"
 #include "server/reactors.h"
 #include "server/service_factories.h"
 #include "server/watch_hub.h"
@@ -18,7 +19,8 @@ using etcdserverpb::WatchResponse;
 // cancelled or a write fails.
 class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse> {
  public:
-  explicit WatchStream(WatchHub* hub) : hub_(hub) {
+  WatchStream(WatchHub* hub, grpc::CallbackServerContext* context, AuthStore* auth)
+      : hub_(hub), context_(context), auth_(auth) {
     stream_ = hub_->OpenStream([this] { MaybeWrite(); });
     StartRead(&request_);
   }
@@ -32,7 +34,11 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     }
     switch (request_.request_union_case()) {
       case WatchRequest::kCreateRequest:
-        hub_->Create(stream_, std::move(*request_.mutable_create_request()));
+        if (auto s = WatchPermitted(request_.create_request()); !s.ok()) {
+          hub_->RefuseCreate(stream_, DeniedReason(s));
+        } else {
+          hub_->Create(stream_, std::move(*request_.mutable_create_request()));
+        }
         break;
       case WatchRequest::kCancelRequest:
         hub_->Cancel(stream_, request_.cancel_request().watch_id());
@@ -74,6 +80,30 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   }
 
  private:
+  // etcd's isWatchPermitted: read permission on the watched range, checked at create with the
+  // key normalised as etcd does first (empty key: "\0"; range end "\0": no range end).
+  absl::Status WatchPermitted(const etcdserverpb::WatchCreateRequest& create) {
+    absl::StatusOr<AuthInfo> caller = CallerOf(*context_, *auth_);
+    if (!caller.ok()) return caller.status();
+    std::string key = create.key().empty() ? std::string(1, '\0') : create.key();
+    std::string end = create.range_end() == std::string(1, '\0') ? "" : create.range_end();
+    return auth_->Current()->CheckPermission(*caller, key, end, authpb::Permission::READ);
+  }
+
+  // The cancel reason etcd gives: the gRPC error's text (what Go prints for it).
+  static std::string DeniedReason(const absl::Status& s) {
+    const char* code = "PermissionDenied";
+    std::string message(s.message());
+    if (s.code() == absl::StatusCode::kUnauthenticated) {
+      code = "Unauthenticated";
+    } else if (s.code() == absl::StatusCode::kInvalidArgument) {
+      code = "InvalidArgument";
+    } else {
+      message = std::string(ErrPermissionDenied().message());
+    }
+    return "rpc error: code = " + std::string(code) + " desc = " + message;
+  }
+
   void MaybeWrite() {
     absl::MutexLock lock(&mu_);
     WriteNextLocked();
@@ -107,6 +137,8 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   }
 
   WatchHub* hub_;
+  grpc::CallbackServerContext* context_;
+  AuthStore* auth_;
   std::shared_ptr<WatchHub::Stream> stream_;
   WatchRequest request_;
 
@@ -124,8 +156,8 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   explicit WatchService(MemberApi* member) : member_(member) {}
 
   grpc::ServerBidiReactor<WatchRequest, WatchResponse>* Watch(
-      grpc::CallbackServerContext*) override {
-    return new WatchStream(member_->watch_hub());
+      grpc::CallbackServerContext* context) override {
+    return new WatchStream(member_->watch_hub(), context, &member_->auth());
   }
 
  private:

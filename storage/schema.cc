@@ -20,6 +20,12 @@ constexpr std::string_view kMemberPrefix = "member/";
 constexpr std::string_view kRemovedPrefix = "removed/";
 // "alarm/<member id in decimal>/<alarm type number>"
 constexpr std::string_view kAlarmPrefix = "alarm/";
+// Auth family: "enabled" ("1" or "0"), "revision" (8 bytes, big-endian), "user/<name>" ->
+// authpb::User, "role/<name>" -> authpb::Role.
+constexpr std::string_view kAuthEnabledKey = "enabled";
+constexpr std::string_view kAuthRevisionKey = "revision";
+constexpr std::string_view kUserPrefix = "user/";
+constexpr std::string_view kRolePrefix = "role/";
 // Lease family: the lease id (big-endian, EncodeInt64) -> internalpb::LeaseRecord.
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
@@ -104,6 +110,29 @@ absl::StatusOr<std::vector<internalpb::LeaseRecord>> LoadLeases(Backend* backend
   return LoadRecords<internalpb::LeaseRecord>(backend, ColumnFamily::kLease, "", "lease");
 }
 
+absl::StatusOr<AuthRecords> LoadAuth(Backend* backend) {
+  AuthRecords records;
+  auto users = LoadRecords<authpb::User>(backend, ColumnFamily::kAuth, kUserPrefix, "user");
+  if (!users.ok()) return users.status();
+  records.users = *std::move(users);
+  auto roles = LoadRecords<authpb::Role>(backend, ColumnFamily::kAuth, kRolePrefix, "role");
+  if (!roles.ok()) return roles.status();
+  records.roles = *std::move(roles);
+  rocksdb::ColumnFamilyHandle* family = backend->Family(ColumnFamily::kAuth);
+  std::string value;
+  rocksdb::Status s =
+      backend->db()->Get(rocksdb::ReadOptions(), family, ToSlice(kAuthEnabledKey), &value);
+  if (!s.ok() && !s.IsNotFound()) return FromRocksStatus(s, "reading the auth switch");
+  records.enabled = s.ok() && value == "1";
+  s = backend->db()->Get(rocksdb::ReadOptions(), family, ToSlice(kAuthRevisionKey), &value);
+  if (!s.ok() && !s.IsNotFound()) return FromRocksStatus(s, "reading the auth revision");
+  if (s.ok()) {
+    if (value.size() != 8) return absl::DataLossError("storage: corrupt auth revision record");
+    records.revision = IdFromKey(value, 0);
+  }
+  return records;
+}
+
 absl::Status SaveIdentity(Backend* backend, const internalpb::MemberIdentity& identity,
                           const std::vector<etcdserverpb::Member>& founders) {
   rocksdb::WriteBatch batch;
@@ -144,12 +173,40 @@ void RecordChanges::DeleteLease(int64_t id) {
   changes_.push_back({Family::kLease, EncodeInt64(id), std::nullopt});
 }
 
+void RecordChanges::PutAuthEnabled(bool enabled) {
+  changes_.push_back({Family::kAuth, std::string(kAuthEnabledKey), enabled ? "1" : "0"});
+}
+
+void RecordChanges::PutAuthRevision(uint64_t revision) {
+  changes_.push_back({Family::kAuth, std::string(kAuthRevisionKey), IdKey("", revision)});
+}
+
+void RecordChanges::PutUser(const authpb::User& user) {
+  changes_.push_back(
+      {Family::kAuth, std::string(kUserPrefix) + user.name(), user.SerializeAsString()});
+}
+
+void RecordChanges::DeleteUser(const std::string& name) {
+  changes_.push_back({Family::kAuth, std::string(kUserPrefix) + name, std::nullopt});
+}
+
+void RecordChanges::PutRole(const authpb::Role& role) {
+  changes_.push_back(
+      {Family::kAuth, std::string(kRolePrefix) + role.name(), role.SerializeAsString()});
+}
+
+void RecordChanges::DeleteRole(const std::string& name) {
+  changes_.push_back({Family::kAuth, std::string(kRolePrefix) + name, std::nullopt});
+}
+
 void RecordChanges::PutConfState(const raftpb::ConfState& conf_state) { conf_state_ = conf_state; }
 
 void RecordChanges::AddTo(Backend* backend, rocksdb::WriteBatch* batch) const {
   for (const Change& change : changes_) {
-    rocksdb::ColumnFamilyHandle* family = backend->Family(
-        change.family == Family::kMembers ? ColumnFamily::kMembers : ColumnFamily::kLease);
+    ColumnFamily which = change.family == Family::kMembers ? ColumnFamily::kMembers
+                         : change.family == Family::kLease ? ColumnFamily::kLease
+                                                           : ColumnFamily::kAuth;
+    rocksdb::ColumnFamilyHandle* family = backend->Family(which);
     if (change.value.has_value()) {
       batch->Put(family, change.key, *change.value);
     } else {

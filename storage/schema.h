@@ -1,6 +1,7 @@
 // The layouts of the state records that live beside the keyspace: cluster members, removed
 // member ids and this member's identity (members family), alarms (members family), leases
-// (lease family) and the Raft membership as of the applied index (raft-log family). The server
+// (lease family), users, roles, the auth switch and the auth revision (auth family) and the Raft
+// membership as of the applied index (raft-log family). The server
 // reads them at startup and after a snapshot, and changes them only through RecordChanges,
 // which the MVCC store writes in the same batch as the applied position of the entry that
 // caused them, so a restart sees both or neither. server/ never sees a RocksDB type.
@@ -14,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "authpb/auth.pb.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "internalpb/internal.pb.h"
 #include "raftpb/raft.pb.h"
@@ -38,6 +40,15 @@ absl::StatusOr<MembershipRecords> LoadMembership(Backend* backend);
 absl::StatusOr<std::vector<etcdserverpb::AlarmMember>> LoadAlarms(Backend* backend);
 absl::StatusOr<std::vector<internalpb::LeaseRecord>> LoadLeases(Backend* backend);
 
+// The auth family: etcd's auth, authUsers and authRoles buckets.
+struct AuthRecords {
+  bool enabled = false;
+  uint64_t revision = 0;
+  std::vector<authpb::User> users;  // by name
+  std::vector<authpb::Role> roles;  // by name
+};
+absl::StatusOr<AuthRecords> LoadAuth(Backend* backend);
+
 // Records this member's identity, and with it the founding members of a new cluster (none for a
 // member joining an existing one, which learns them from the leader's snapshot), in one synced
 // write.
@@ -56,6 +67,12 @@ class RecordChanges {
   void DeleteAlarm(const etcdserverpb::AlarmMember& alarm);
   void PutLease(int64_t id, int64_t ttl);
   void DeleteLease(int64_t id);
+  void PutAuthEnabled(bool enabled);
+  void PutAuthRevision(uint64_t revision);
+  void PutUser(const authpb::User& user);
+  void DeleteUser(const std::string& name);
+  void PutRole(const authpb::Role& role);
+  void DeleteRole(const std::string& name);
   // The Raft membership after the entry (read back by RaftLogStore::InitialState).
   void PutConfState(const raftpb::ConfState& conf_state);
 
@@ -65,7 +82,7 @@ class RecordChanges {
   void AddTo(Backend* backend, rocksdb::WriteBatch* batch) const;
 
  private:
-  enum class Family { kMembers, kLease };
+  enum class Family { kMembers, kLease, kAuth };
   struct Change {
     Family family;
     std::string key;

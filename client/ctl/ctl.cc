@@ -21,6 +21,11 @@ std::string ErrorText(const absl::Status& status) {
       absl::StartsWith(status.message(), "connection to ")) {
     return "context deadline exceeded";
   }
+  // clientv3 shows errors that are not etcd's own (the auth store's, with code UNKNOWN) in
+  // gRPC's full form.
+  if (status.code() == absl::StatusCode::kUnknown && absl::StartsWith(status.message(), "auth: ")) {
+    return "rpc error: code = Unknown desc = " + std::string(status.message());
+  }
   return std::string(status.message());
 }
 
@@ -131,6 +136,17 @@ std::unique_ptr<client::Client> CtlContext::ClientFor(std::vector<std::string> e
   options.dial_timeout = DialTimeout();
   options.request_timeout = CommandTimeout();
   options.tls = Tls();
+  // Auth: --user name[:password] (or --password); etcdctl asks for a missing password.
+  if (!flags_.user.empty()) {
+    options.user = flags_.user;
+    options.password = flags_.password;
+    if (auto colon = flags_.user.find(':'); colon != std::string::npos) {
+      options.user = flags_.user.substr(0, colon);
+      options.password = flags_.user.substr(colon + 1);
+    } else if (flags_.password.empty()) {
+      std::getline(std::cin, options.password);
+    }
+  }
   return std::make_unique<client::Client>(std::move(options));
 }
 
@@ -148,7 +164,11 @@ client::TlsOptions CtlContext::Tls() const {
 }
 
 client::Client& CtlContext::client() {
-  std::call_once(client_once_, [this] { client_ = ClientFor(Endpoints()); });
+  std::call_once(client_once_, [this] {
+    client_ = ClientFor(Endpoints());
+    // etcdctl logs in while making its client: a refused login ends it as a bad connection.
+    if (auto s = client_->Login(); !s.ok()) Fail(kExitBadConnection, ErrorText(s));
+  });
   return *client_;
 }
 

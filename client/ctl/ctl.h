@@ -87,6 +87,8 @@ void AddMemberCommands(CLI::App& app, CtlContext& ctx);
 void AddEndpointCommands(CLI::App& app, CtlContext& ctx);
 void AddMaintenanceCommands(CLI::App& app, CtlContext& ctx);
 void AddElectLockCommands(CLI::App& app, CtlContext& ctx);
+// Auth: user, role and auth commands.
+void AddAuthCommands(CLI::App& app, CtlContext& ctx);
 void AddClusterStatusCommand(CLI::App& app, CtlContext& ctx);
 
 }  // namespace quorum::ctl

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   quorum::ctl::AddEndpointCommands(app, ctx);
   quorum::ctl::AddMaintenanceCommands(app, ctx);
   quorum::ctl::AddElectLockCommands(app, ctx);
+  // Auth.
+  quorum::ctl::AddAuthCommands(app, ctx);
   quorum::ctl::AddClusterStatusCommand(app, ctx);
   auto* version = app.add_subcommand("version", "Prints the version of quorumctl");
   version->callback([] { std::cout << "quorumctl version: 3.4.0\nAPI version: 3.4\n"; });

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "client/ctl/ctl.h"
 #include "client/ctl/txn_input.h"
 #include "client/watcher.h"
@@ -85,6 +86,11 @@ void AddWatchCommand(CLI::App& app, CtlContext& ctx) {
     }
     auto status = RunWatch(ctx, ToOptions(*a, a->args));
     if (status.code() == absl::StatusCode::kOutOfRange) Fail(kExitInterrupted, ErrorText(status));
+    // A watch the server refused (etcd: permission, credentials) names the reason first.
+    if (status.code() == absl::StatusCode::kCancelled &&
+        absl::StartsWith(status.message(), "rpc error: ")) {
+      std::cerr << "watch was canceled (" << status.message() << ")\n";
+    }
     Fail(kExitInterrupted, "watch is canceled by the server");
   });
 }
