@@ -15,8 +15,18 @@ absl::StatusOr<AuthInfo> CallerOf(const grpc::ServerContextBase& context, AuthSt
   if (found != metadata.end()) {
     return auth.InfoFromToken(std::string(found->second.data(), found->second.size()));
   }
-  // No token: here a user named by the client certificate would be taken (etcd's
-  // AuthInfoFromTLS, with --client-cert-auth).
+  // No token: with --client-cert-auth, the user the verified client certificate names (etcd's
+  // AuthInfoFromTLS), at the current auth revision. The certificate was verified in the
+  // handshake, which --client-cert-auth makes mandatory.
+  if (auth.user_from_client_cert() && auth.Current()->enabled()) {
+    std::shared_ptr<const grpc::AuthContext> tls = context.auth_context();
+    if (tls != nullptr && tls->IsPeerAuthenticated()) {
+      for (const grpc::string_ref& cn : tls->FindPropertyValues("x509_common_name")) {
+        return AuthInfo{.user = std::string(cn.data(), cn.size()),
+                        .revision = auth.Current()->revision()};
+      }
+    }
+  }
   return AuthInfo{};
 }
 

@@ -1,7 +1,7 @@
 // Who is calling: the identity etcd's AuthInfoFromCtx finds on a gRPC call, from the "token"
-// metadata that clientv3 sends after Authenticate. Used by every service before it reads,
-// proposes or serves an admin call. A user name from the TLS peer certificate (etcd's
-// --client-cert-auth) plugs in at CallerOf, the one place that reads the call's credentials.
+// metadata that clientv3 sends after Authenticate or, with --client-cert-auth and no token, from
+// the Common Name of the verified client certificate. Used by every service before it reads,
+// proposes or serves an admin call; CallerOf is the one place that reads a call's credentials.
 #ifndef QUORUM_SERVER_AUTH_CONTEXT_H_
 #define QUORUM_SERVER_AUTH_CONTEXT_H_
 
@@ -13,9 +13,10 @@
 
 namespace quorum::server {
 
-// The caller of `context`: the token's user at the current auth revision; an empty AuthInfo
-// (no user, revision 0) when the call carries no credentials; "invalid auth token" for a token
-// this member does not know.
+// The caller of `context`: the token's user at the current auth revision; without a token and
+// with --client-cert-auth, the client certificate's CN at the current revision; an empty
+// AuthInfo (no user, revision 0) when the call carries no credentials; "invalid auth token" for
+// a token this member does not know.
 absl::StatusOr<AuthInfo> CallerOf(const grpc::ServerContextBase& context, AuthStore& auth);
 
 // Writes the caller into a request about to be proposed (etcd's RequestHeader username and

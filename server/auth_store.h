@@ -38,6 +38,9 @@ class AuthStore {
     // The member's applied log index: a token from a login this member has not applied yet
     // is waited for (etcd's simple tokens do the same). Unset: never wait.
     std::function<uint64_t()> applied_index;
+    // etcd's --client-cert-auth: a call without a token runs as the user its verified client
+    // certificate names (Common Name).
+    bool user_from_client_cert = false;
   };
   explicit AuthStore(Options options) : options_(options) {}
 
@@ -74,6 +77,7 @@ class AuthStore {
   absl::StatusOr<AuthInfo> InfoFromToken(const std::string& token);
 
   int bcrypt_cost() const { return options_.bcrypt_cost; }
+  bool user_from_client_cert() const { return options_.user_from_client_cert; }
 
  private:
   struct Token {
