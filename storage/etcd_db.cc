@@ -24,6 +24,11 @@ constexpr char kMembersBucket[] = "members";
 constexpr char kRemovedBucket[] = "members_removed";
 constexpr char kAlarmBucket[] = "alarm";
 constexpr char kClusterBucket[] = "cluster";
+constexpr char kAuthBucket[] = "auth";
+constexpr char kAuthUsersBucket[] = "authUsers";
+constexpr char kAuthRolesBucket[] = "authRoles";
+constexpr char kAuthEnabled[] = "authEnabled";    // one byte: 1 on, 0 off
+constexpr char kAuthRevision[] = "authRevision";  // u64 BE
 constexpr char kConsistentIndex[] = "consistent_index";
 constexpr char kScheduledCompact[] = "scheduledCompactRev";
 constexpr char kFinishedCompact[] = "finishedCompactRev";
@@ -34,6 +39,11 @@ constexpr char kClusterVersion[] = "3.4.0";
 constexpr std::string_view kMemberPrefix = "member/";
 constexpr std::string_view kRemovedPrefix = "removed/";
 constexpr std::string_view kAlarmPrefix = "alarm/";
+// quorum's auth-family records (storage/schema.cc).
+constexpr std::string_view kOurAuthEnabled = "enabled";  // "1" or "0"
+constexpr std::string_view kOurAuthRevision = "revision";
+constexpr std::string_view kUserPrefix = "user/";
+constexpr std::string_view kRolePrefix = "role/";
 
 constexpr size_t kChunkBytes = 1 << 20;
 
@@ -85,6 +95,9 @@ absl::StatusOr<uint64_t> WriteEtcdDb(StateSnapshotReader* reader, const std::str
   // bbolt's name order. The reader hands the kv family out last.
   std::map<std::string, Bucket> small;
   small[kAlarmBucket];
+  small[kAuthBucket];
+  small[kAuthUsersBucket];
+  small[kAuthRolesBucket];
   small[kClusterBucket].emplace_back("clusterVersion", kClusterVersion);
   small[kLeaseBucket];
   small[kMembersBucket];
@@ -94,10 +107,12 @@ absl::StatusOr<uint64_t> WriteEtcdDb(StateSnapshotReader* reader, const std::str
   const std::string meta_family(ColumnFamilyName(ColumnFamily::kMeta));
   const std::string lease_family(ColumnFamilyName(ColumnFamily::kLease));
   const std::string members_family(ColumnFamilyName(ColumnFamily::kMembers));
+  const std::string auth_family(ColumnFamilyName(ColumnFamily::kAuth));
   bool in_keys = false;
   auto start_keys = [&]() -> absl::Status {
     in_keys = true;
-    for (const char* name : {kAlarmBucket, kClusterBucket}) {
+    for (const char* name :
+         {kAlarmBucket, kAuthBucket, kAuthRolesBucket, kAuthUsersBucket, kClusterBucket}) {
       if (auto s = WriteBucket(writer->get(), name, std::move(small[name])); !s.ok()) return s;
     }
     return (*writer)->BeginBucket(kKeyBucket);
@@ -128,6 +143,17 @@ absl::StatusOr<uint64_t> WriteEtcdDb(StateSnapshotReader* reader, const std::str
                                                          : nullptr;
         if (name != nullptr && DecodeInt64(record.value(), &revision)) {
           small[kMetaBucket].emplace_back(name, RevisionKey(Revision{revision, 0}));
+        }
+      } else if (family == auth_family) {
+        if (key == kOurAuthEnabled) {
+          small[kAuthBucket].emplace_back(kAuthEnabled,
+                                          std::string(1, record.value() == "1" ? '\1' : '\0'));
+        } else if (key == kOurAuthRevision) {
+          small[kAuthBucket].emplace_back(kAuthRevision, record.value());
+        } else if (key.starts_with(kUserPrefix)) {
+          small[kAuthUsersBucket].emplace_back(key.substr(kUserPrefix.size()), record.value());
+        } else if (key.starts_with(kRolePrefix)) {
+          small[kAuthRolesBucket].emplace_back(key.substr(kRolePrefix.size()), record.value());
         }
       } else if (family == members_family) {
         if (key.starts_with(kMemberPrefix)) {
@@ -204,8 +230,10 @@ absl::Status ReadEtcdDb(
     bytes = 0;
     return handed;
   };
-  const bool has_meta = std::find(buckets->begin(), buckets->end(), kMetaBucket) != buckets->end();
-  if (has_meta) {
+  auto has = [&](const char* bucket) {
+    return std::find(buckets->begin(), buckets->end(), bucket) != buckets->end();
+  };
+  if (has(kMetaBucket)) {
     auto meta = reader->ForEach(
         kMetaBucket, [&](std::string_view key, std::string_view value, bool) -> absl::Status {
           const std::string_view ours = key == kScheduledCompact  ? kMetaCompactScheduled
@@ -221,7 +249,7 @@ absl::Status ReadEtcdDb(
         });
     if (!meta.ok()) return meta;
   }
-  if (std::find(buckets->begin(), buckets->end(), kLeaseBucket) != buckets->end()) {
+  if (has(kLeaseBucket)) {
     auto leases = reader->ForEach(kLeaseBucket, [&](std::string_view key, std::string_view value,
                                                     bool) {
       internalpb::LeaseRecord lease;
@@ -235,6 +263,31 @@ absl::Status ReadEtcdDb(
       return add(ColumnFamily::kLease, std::string(key), clean.SerializeAsString());
     });
     if (!leases.ok()) return leases;
+  }
+  if (has(kAuthBucket)) {
+    auto auth = reader->ForEach(
+        kAuthBucket, [&](std::string_view key, std::string_view value, bool) -> absl::Status {
+          if (key == kAuthEnabled) {
+            return add(ColumnFamily::kAuth, std::string(kOurAuthEnabled),
+                       value == std::string_view("\1", 1) ? "1" : "0");
+          }
+          if (key == kAuthRevision) {
+            if (value.size() != 8)
+              return absl::DataLossError("auth bucket: malformed authRevision");
+            return add(ColumnFamily::kAuth, std::string(kOurAuthRevision), std::string(value));
+          }
+          return absl::OkStatus();
+        });
+    if (!auth.ok()) return auth;
+  }
+  for (const auto& [bucket, prefix] :
+       {std::pair{kAuthUsersBucket, kUserPrefix}, std::pair{kAuthRolesBucket, kRolePrefix}}) {
+    if (!has(bucket)) continue;
+    auto walked = reader->ForEach(bucket, [&](std::string_view key, std::string_view value, bool) {
+      return add(ColumnFamily::kAuth, absl::StrCat(std::string(prefix), std::string(key)),
+                 std::string(value));
+    });
+    if (!walked.ok()) return walked;
   }
   auto keys = reader->ForEach(
       kKeyBucket, [&](std::string_view key, std::string_view value, bool is_bucket) {

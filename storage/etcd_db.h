@@ -11,9 +11,14 @@
 //   members          member id in hex -> JSON {"id","peerURLs","isLearner","name","clientURLs"}
 //   members_removed  member id in hex -> "removed"
 //   alarm            etcdserverpb.AlarmMember bytes -> empty
+//   auth             authEnabled (1 byte), authRevision (u64 BE) <- the auth family's switch
+//                                                      and revision
+//   authUsers        name -> authpb.User (bcrypt hash)  = the auth family's users
+//   authRoles        name -> authpb.Role                = the auth family's roles
 //   cluster          clusterVersion -> "3.4.0"
-// Reading back keeps the keyspace, the compaction marks and the leases; members, alarms and
-// the cluster version belong to the old cluster and are left out, as etcd's restore drops them.
+// Reading back keeps the keyspace, the compaction marks, the leases and auth; members, alarms
+// and the cluster version belong to the old cluster and are left out, as etcd's restore drops
+// them.
 #ifndef QUORUM_STORAGE_ETCD_DB_H_
 #define QUORUM_STORAGE_ETCD_DB_H_
 
@@ -34,7 +39,7 @@ namespace quorum::storage {
 absl::StatusOr<uint64_t> WriteEtcdDb(StateSnapshotReader* reader, const std::string& path);
 
 // Reads the etcd backend at `path` (which may carry bytes after the database, such as a
-// snapshot's hash) and hands its keyspace, compaction marks and leases to `chunk` as quorum
+// snapshot's hash) and hands its keyspace, compaction marks, leases and auth to `chunk` as quorum
 // state records, a chunk of about 1 MiB at a time. Errors: INVALID_ARGUMENT for a file that is
 // not bbolt, DATA_LOSS for a damaged one or one whose records are not etcd's.
 absl::Status ReadEtcdDb(const std::string& path,

@@ -16,14 +16,26 @@ namespace quorum::testing {
 inline constexpr char kEtcdPath[] = "/usr/bin/etcd";
 inline constexpr char kEtcdctlPath[] = "/usr/bin/etcdctl";
 
-// Runs etcdctl (API v3) with `args` to completion (at most 60 s), its output in `log`; fails
-// the test unless it exits 0. Returns the output.
-inline std::string Etcdctl(const std::string& log, std::vector<std::string> args) {
+struct EtcdctlRun {
+  int exit_code = -1;  // -1: did not end within 60 s
+  std::string output;  // stdout and stderr
+};
+
+// Runs etcdctl (API v3) with `args` to completion (at most 60 s), its output in `log`.
+inline EtcdctlRun RunEtcdctl(const std::string& log, std::vector<std::string> args) {
   args.insert(args.begin(), kEtcdctlPath);
   ChildProcess ctl(args, log, {"ETCDCTL_API=3"});
-  auto code = ctl.WaitExit(std::chrono::seconds(60));
-  EXPECT_TRUE(code.has_value() && *code == 0) << ctl.Log();
-  return ctl.Log();
+  EtcdctlRun run;
+  if (auto code = ctl.WaitExit(std::chrono::seconds(60))) run.exit_code = *code;
+  run.output = ctl.Log();
+  return run;
+}
+
+// The same, failing the test unless etcdctl exits 0. Returns the output.
+inline std::string Etcdctl(const std::string& log, std::vector<std::string> args) {
+  EtcdctlRun run = RunEtcdctl(log, std::move(args));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  return run.output;
 }
 
 }  // namespace quorum::testing

@@ -92,16 +92,15 @@ struct Etcd {
                  absl::StrCat("http://127.0.0.1:", peer), "--initial-cluster",
                  absl::StrCat("e1=http://127.0.0.1:", peer), "--log-level", "error"},
                 data_dir + ".log") {
-    auto channel = grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
-    auto kv = etcdserverpb::KV::NewStub(channel);
+    // Status answers without credentials (auth may be on) once the member has a leader.
+    auto maintenance = etcdserverpb::Maintenance::NewStub(
+        grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
     testing::WaitUntil(
         [&] {
           grpc::ClientContext context;
           context.set_deadline(std::chrono::system_clock::now() + 1s);
-          etcdserverpb::RangeRequest range;
-          range.set_key("probe");
-          etcdserverpb::RangeResponse response;
-          return kv->Range(&context, range, &response).ok();
+          etcdserverpb::StatusResponse response;
+          return maintenance->Status(&context, {}, &response).ok() && response.leader() != 0;
         },
         20s);
   }
@@ -314,6 +313,76 @@ TEST(SnapshotEtcdTest, EtcdBackupOfAHundredThousandKeysRestoresIntoAThreeMemberC
   auto put = quorum.Client(1).Put("after", "restore");
   ASSERT_TRUE(put.ok()) << put.status();
   EXPECT_EQ(put->header().revision(), original.revision + 1);
+}
+
+// What alice (read on "a/" only) and an anonymous caller may do on `endpoint`: auth is on.
+void ExpectAuthKept(const TempDir& dir, const std::string& endpoint, const std::string& who) {
+  SCOPED_TRACE(who);
+  int runs = 0;
+  auto get = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--endpoints", endpoint, "--command-timeout=5s"});
+    return testing::RunEtcdctl(absl::StrCat(dir.path(), "/", who, "-", ++runs, ".log"), args);
+  };
+  auto allowed = get({"get", "a/1", "--print-value-only", "--user", "alice:alicepw"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
+  EXPECT_EQ(allowed.output, "x\n");
+  auto denied = get({"get", "b", "--user", "alice:alicepw"});
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.output.find("permission denied"), std::string::npos) << denied.output;
+  auto wrong = get({"get", "a/1", "--user", "alice:nope"});
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.output.find("authentication failed"), std::string::npos) << wrong.output;
+  auto root = get({"user", "list", "--user", "root:rootpw"});
+  EXPECT_EQ(root.exit_code, 0) << root.output;
+  EXPECT_EQ(root.output, "alice\nroot\n");
+}
+
+// Users, roles, permissions and the auth switch travel in the snapshot (etcd's auth buckets):
+// restored by quorumutl into quorumd and by etcd's restore into etcd, alice may still read
+// "a/" only and the passwords still work.
+TEST(SnapshotEtcdTest, AuthTravelsInTheSnapshotBothWays) {
+  TempDir dir;
+  const std::string file = dir.path() + "/auth.db";
+  {
+    TestCluster quorum(1);
+    quorum.StartAll();
+    ASSERT_TRUE(quorum.WaitForLeader().has_value());
+    const std::string endpoint = quorum.spec(0).Endpoint();
+    for (std::vector<std::string> step : std::vector<std::vector<std::string>>{
+             {"user", "add", "root:rootpw"},
+             {"user", "add", "alice:alicepw"},
+             {"role", "add", "reader"},
+             {"role", "grant-permission", "reader", "read", "a/", "--prefix"},
+             {"user", "grant-role", "alice", "reader"},
+             {"put", "a/1", "x"},
+             {"put", "b", "y"},
+             {"auth", "enable"},
+             {"snapshot", "save", file, "--user", "root:rootpw"}}) {
+      step.insert(step.begin(), {"--endpoints", endpoint});
+      Etcdctl(dir.path() + "/setup.log", step);
+    }
+    ExpectAuthKept(dir, endpoint, "source");
+  }
+
+  TestCluster back(1);
+  const std::string data_dir = back.dir() + "/" + back.spec(0).name;
+  ChildProcess restore({QUORUM_QUORUMUTL_PATH, "snapshot", "restore", file, "--data-dir", data_dir,
+                        "--name", back.spec(0).name},
+                       dir.path() + "/quorumutl.log");
+  auto code = restore.WaitExit(60s);
+  ASSERT_TRUE(code.has_value() && *code == 0) << restore.Log();
+  back.StartAll();
+  ASSERT_TRUE(back.WaitForLeader().has_value());
+  ExpectAuthKept(dir, back.spec(0).Endpoint(), "quorum-restored");
+
+  const int client = FreeLoopbackPort();
+  const int peer = FreeLoopbackPort();
+  Etcdctl(dir.path() + "/restore.log",
+          {"snapshot", "restore", file, "--data-dir", dir.path() + "/etcd", "--name", "e1",
+           "--initial-cluster", absl::StrCat("e1=http://127.0.0.1:", peer),
+           "--initial-advertise-peer-urls", absl::StrCat("http://127.0.0.1:", peer)});
+  Etcd etcd(dir, dir.path() + "/etcd", client, peer);
+  ExpectAuthKept(dir, etcd.endpoint, "etcd-restored");
 }
 
 }  // namespace
