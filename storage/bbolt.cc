@@ -238,6 +238,7 @@ absl::StatusOr<std::unique_ptr<BoltReader>> BoltReader::Open(std::unique_ptr<Byt
   reader->txid_ = chosen->txid;
   reader->page_count_ = chosen->page_count;
   reader->root_page_ = chosen->root;
+  reader->freelist_page_ = chosen->freelist;
   const uint64_t needed = chosen->page_count * chosen->page_size;
   if (chosen->page_count < 3 || needed / chosen->page_size != chosen->page_count) {
     return Damaged(absl::StrCat("meta claims ", chosen->page_count, " pages"));
@@ -391,8 +392,36 @@ absl::Status BoltReader::CheckBucket(const BucketRoot& root, int depth) const {
   return absl::OkStatus();
 }
 
+absl::Status BoltReader::CheckFreelist() const {
+  if (freelist_page_ == kNoFreelist) return absl::OkStatus();
+  auto page = ReadPage(*source_, page_size_, page_count_, freelist_page_);
+  if (!page.ok()) return page.status();
+  if ((Load<uint16_t>(*page, 8) & kFreelistPage) == 0) {
+    return Damaged(absl::StrCat("page ", freelist_page_, " is not the freelist the meta names"));
+  }
+  // A count of 0xFFFF means the real count is the first id slot.
+  uint64_t count = Load<uint16_t>(*page, 10);
+  size_t first = kPageHeaderSize;
+  if (count == 0xFFFF) {
+    if (page->size() < kPageHeaderSize + 8) return Damaged("freelist too short");
+    count = Load<uint64_t>(*page, kPageHeaderSize);
+    first += 8;
+  }
+  if (count > (page->size() - first) / 8) {
+    return Damaged(absl::StrCat("freelist claims ", count, " pages it cannot hold"));
+  }
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t id = Load<uint64_t>(*page, first + i * 8);
+    if (id < 2 || id >= page_count_) {
+      return Damaged(absl::StrCat("freelist names page ", id, ", outside the file"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BoltReader::Check() const {
   if (auto buckets = Buckets(); !buckets.ok()) return buckets.status();
+  if (auto freelist = CheckFreelist(); !freelist.ok()) return freelist;
   return CheckBucket(BucketRoot{root_page_, {}}, 0);
 }
 

@@ -68,7 +68,8 @@ class BoltReader {
   using Visitor =
       std::function<absl::Status(std::string_view key, std::string_view value, bool is_bucket)>;
   absl::Status ForEach(std::string_view bucket, const Visitor& visit) const;
-  // Walks every bucket (nested ones too) and every key: the whole file's consistency check.
+  // Walks every bucket (nested ones too) and every key, and reads the freelist: the whole
+  // file's consistency check.
   absl::Status Check() const;
 
  private:
@@ -77,12 +78,14 @@ class BoltReader {
   absl::StatusOr<BucketRoot> RootOf(std::string_view parent_value) const;
   absl::Status Walk(const BucketRoot& root, const Visitor& visit) const;
   absl::Status CheckBucket(const BucketRoot& root, int depth) const;
+  absl::Status CheckFreelist() const;
 
   std::unique_ptr<ByteSource> source_;
   uint32_t page_size_ = 0;
   uint64_t txid_ = 0;
   uint64_t page_count_ = 0;
   uint64_t root_page_ = 0;
+  uint64_t freelist_page_ = 0;  // ~0: none recorded (bbolt's NoFreelistSync)
 };
 
 // Writes a new bbolt file in one pass: top-level buckets in name order, each filled with keys

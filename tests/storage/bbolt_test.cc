@@ -189,6 +189,21 @@ TEST_F(BboltDamageTest, BitFlipsAreRefusedOrReadWithoutCrashing) {
   EXPECT_GT(refused, 20);
 }
 
+TEST_F(BboltDamageTest, AFreelistNamingPagesOutsideTheFileIsDamage) {
+  std::string bytes = bytes_;
+  // The writer puts the freelist on the last page; claim one free page far past the end.
+  const size_t at = bytes.size() - 4096;
+  ASSERT_EQ(static_cast<uint8_t>(bytes[at + 8]), 0x10);
+  const uint16_t count = 1;
+  const uint64_t far = 1'000'000;
+  std::memcpy(bytes.data() + at + 10, &count, 2);
+  std::memcpy(bytes.data() + at + 16, &far, 8);
+  auto read = ReadBytes(bytes);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(read.status().message().find("freelist"), std::string::npos) << read.status();
+}
+
 TEST_F(BboltDamageTest, APageThatPointsBackIsACycleNotAHang) {
   // Point the first child of a branch page of the "key" bucket at the branch page itself.
   auto reader = BoltReader::Open(ByteSource::OfBytes(bytes_));
