@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 using testing::TestCluster;
 
 constexpr int kClients = 6;
-constexpr int kKeys = 8;
+constexpr int kKeys = 16;
 constexpr auto kOperationTimeout = 1500ms;
 
 int64_t Now(Clock::time_point start) {
@@ -54,7 +54,7 @@ class History {
 };
 
 // One operation through member `stub`, recorded in `op` (kind, key, value, expected set).
-void Run(etcdserverpb::KV::Stub* stub, Clock::time_point start, Operation* op) {
+grpc::Status Run(etcdserverpb::KV::Stub* stub, Clock::time_point start, Operation* op) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kOperationTimeout);
   op->call_ns = Now(start);
@@ -98,9 +98,19 @@ void Run(etcdserverpb::KV::Stub* stub, Clock::time_point start, Operation* op) {
     }
   }
   op->return_ns = Now(start);
-  // Any error leaves a write's outcome unknown (it may have been committed before the answer
-  // was lost) and a read's empty: the checker treats them so.
+  // An error leaves a write's outcome unknown (it may have been committed before the answer was
+  // lost) and a read's empty: the checker treats them so.
   op->completed = status.ok();
+  return status;
+}
+
+// Errors that say the request never reached the log: the member had no leader to give it to,
+// refused it for load, or the connection was never made. Such a write took no effect and
+// leaves the history; every other error leaves it with an unknown outcome.
+bool NeverApplied(const grpc::Status& status) {
+  const std::string& message = status.error_message();
+  return message == "etcdserver: no leader" || message == "etcdserver: too many requests" ||
+         message.find("failed to connect to all addresses") != std::string::npos;
 }
 
 struct Nemesis {
@@ -158,8 +168,9 @@ void RunUnderFaults(int members, uint32_t seed) {
         op.kind = dice < 4 ? Operation::Kind::kGet
                            : (dice < 7 ? Operation::Kind::kPut : Operation::Kind::kCas);
         op.expected = seen[key];
-        Run(stubs[random() % members].get(), start, &op);
+        const grpc::Status status = Run(stubs[random() % members].get(), start, &op);
         if (op.completed && op.kind == Operation::Kind::kGet) seen[key] = op.read;
+        if (!status.ok() && NeverApplied(status)) continue;
         history.Add(std::move(op));
       }
     });
