@@ -3,8 +3,6 @@
 #ifndef QUORUM_TESTS_PEER_PEER_TEST_SUPPORT_H_
 #define QUORUM_TESTS_PEER_PEER_TEST_SUPPORT_H_
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -23,27 +21,15 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/peer/transport.h"
+#include "tests/support/ports.h"
 
 namespace quorum::server::testing {
 
 // Generous: only a broken transport takes this long, and CI machines are slow.
 inline constexpr absl::Duration kWait = absl::Seconds(20);
 
-// A loopback port nobody listens on right now (the kernel picks it; a race with another
-// process taking it in between is possible but rare).
-inline int PickFreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_GE(fd, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  socklen_t length = sizeof(address);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+// A loopback port no other server of this test program was given.
+inline int PickFreePort() { return quorum::testing::FreeLoopbackPort(); }
 
 inline std::string Listen(int port) { return absl::StrCat("127.0.0.1:", port); }
 inline std::string Url(int port) { return absl::StrCat("http://127.0.0.1:", port); }

@@ -11,10 +11,9 @@
 #include <string>
 #include <vector>
 
-namespace quorum::testing {
+#include "tests/support/ports.h"
 
-// A port on 127.0.0.1 that was free a moment ago (the kernel picked it for a throwaway socket).
-int FreeLoopbackPort();
+namespace quorum::testing {
 
 // A fresh directory under the test's temp dir, removed by the destructor.
 class TempDir {
