@@ -7,6 +7,7 @@ usage: etcdctl_diff.py QUORUMD_PATH [--etcd PATH] [--etcdctl PATH] [--keep]
 """
 import argparse
 import os
+import random
 import re
 import shutil
 import signal
@@ -115,10 +116,27 @@ def normalise(text):
     return "\n".join(lines)
 
 
+_given_ports = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free a moment ago that this script has not handed out before.
+
+    Drawn below the kernel's ephemeral range (32768 and up), where an outgoing connection of a
+    test running beside this one cannot take it; two kernel-chosen ports in a row can be equal.
+    """
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        if port in _given_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given_ports.add(port)
+        return port
+    raise RuntimeError("no free loopback port found")
 
 
 class Server:
