@@ -12,6 +12,7 @@
 #include "etcdserverpb/rpc.pb.h"
 #include "proto/etcd_errors.h"
 #include "raft/fatal.h"
+#include "server/jwt_tokens.h"
 #include "storage/schema.h"
 
 namespace quorum::server {
@@ -69,12 +70,19 @@ void AuthStore::Commit(AuthState next, const internalpb::InternalRequest& reques
   state_ = state;
   switch (request.request_case()) {
     case InternalRequest::kAuthenticate: {
+      auto* typed =
+          google::protobuf::DynamicCastToGenerated<etcdserverpb::AuthenticateResponse>(response);
+      if (options_.jwt != nullptr) {
+        // Only the member that proposed the login answers it, so only it signs.
+        if (typed == nullptr) break;
+        auto token = options_.jwt->Sign(request.authenticate().name(), state_->revision(), now);
+        if (token.ok()) typed->set_token(*std::move(token));
+        break;
+      }
       std::string token = absl::StrCat(request.authenticate().simple_token(), ".", index);
       // Expired tokens go here, so the table stays bounded by the logins of one TTL.
       DropTokensLocked([&](const Token& t) { return t.expires <= now; });
       tokens_[token] = Token{request.authenticate().name(), now + options_.token_ttl};
-      auto* typed =
-          google::protobuf::DynamicCastToGenerated<etcdserverpb::AuthenticateResponse>(response);
       if (typed != nullptr) typed->set_token(std::move(token));
       break;
     }
@@ -120,6 +128,12 @@ bool AuthStore::TokenSettled(TokenWait* wait) {
 }
 
 absl::StatusOr<AuthInfo> AuthStore::InfoFromToken(const std::string& token) {
+  if (options_.jwt != nullptr) {
+    // The token carries the user and the auth revision of its login (etcd's JWT info).
+    auto claims = options_.jwt->Verify(token, absl::Now());
+    if (!claims.ok()) return ErrInvalidAuthToken();
+    return AuthInfo{.user = claims->user, .revision = claims->revision};
+  }
   uint64_t index = 0;
   if (size_t dot = token.rfind('.'); dot != std::string::npos) {
     if (!absl::SimpleAtoi(token.substr(dot + 1), &index)) index = 0;

@@ -25,6 +25,8 @@
 
 namespace quorum::server {
 
+class JwtTokens;
+
 // bcrypt of `password` with `cost` (etcd: 10), "$2a$" form as Go's bcrypt writes it.
 absl::StatusOr<std::string> HashPassword(const std::string& password, int cost);
 // True when `password` matches the bcrypt `hash`.
@@ -41,6 +43,9 @@ class AuthStore {
     // etcd's --client-cert-auth: a call without a token runs as the user its verified client
     // certificate names (Common Name).
     bool user_from_client_cert = false;
+    // etcd's --auth-token jwt: tokens are signed JWTs checked with this key; null: simple
+    // tokens kept in memory on every member.
+    std::shared_ptr<const JwtTokens> jwt;
   };
   explicit AuthStore(Options options) : options_(options) {}
 

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -171,7 +172,9 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
       "(empty will be auto-populated by the TLS library).");
   // --- end TLS flags ---
   // Auth.
-  add("auth-token", config.auth_token, "Specify auth token type; only 'simple' is served.");
+  add("auth-token", config.auth_token,
+      "Specify auth token type and its options: 'simple' or "
+      "'jwt,pub-key=...,priv-key=...,sign-method=RS256,ttl=5m'.");
   add("auth-token-ttl", config.auth_token_ttl_seconds,
       "The lifetime in seconds of the auth token.");
   add("bcrypt-cost", config.bcrypt_cost,
@@ -220,9 +223,10 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   }
 
   // Auth.
-  if (config.auth_token != "simple") {
-    return absl::InvalidArgumentError(absl::StrCat("--auth-token \"", config.auth_token,
-                                                   "\" is not supported (only \"simple\")"));
+  if (config.auth_token != "simple" && !absl::StartsWith(config.auth_token, "jwt,")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auth-token \"", config.auth_token,
+                     "\" is neither \"simple\" nor \"jwt,sign-method=...,pub-key=...\""));
   }
   if (config.auth_token_ttl_seconds <= 0) {
     return absl::InvalidArgumentError("--auth-token-ttl must be > 0");

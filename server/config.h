@@ -5,6 +5,7 @@
 #define QUORUM_SERVER_CONFIG_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include "server/peer/tls_credentials.h"
 
 namespace quorum::server {
+
+class JwtTokens;
 
 // A parsed http://host:port or https://host:port URL.
 struct Url {
@@ -69,7 +72,9 @@ struct Config {
   PeerSecurity peer_security;
   // --- end TLS ---
   // Auth (etcd's --auth-token, --auth-token-ttl, --bcrypt-cost). Only "simple" tokens.
+  // "simple", or "jwt,<options>" (the JWT keys are loaded by main into `jwt`).
   std::string auth_token = "simple";
+  std::shared_ptr<const JwtTokens> jwt;
   int64_t auth_token_ttl_seconds = 300;
   int bcrypt_cost = 10;
 

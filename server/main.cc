@@ -10,10 +10,12 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "raft/fatal.h"
 #include "server/config.h"
+#include "server/jwt_tokens.h"
 #include "server/member.h"
 #include "server/services.h"
 #include "spdlog/spdlog.h"
@@ -101,6 +103,15 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "quorumd: %s\n",
                  std::string(client_credentials.status().message()).c_str());
     return 1;
+  }
+
+  if (absl::StartsWith(config->auth_token, "jwt,")) {
+    auto jwt = quorum::server::JwtTokens::Make(config->auth_token.substr(4));
+    if (!jwt.ok()) {
+      std::fprintf(stderr, "quorumd: %s\n", std::string(jwt.status().message()).c_str());
+      return 2;
+    }
+    config->jwt = *std::move(jwt);
   }
 
   // Block the stop signals before any thread starts so that only sigwait below sees them.

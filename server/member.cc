@@ -47,7 +47,8 @@ Member::Member(const Config& config, LocalState state, absl::AnyInvocable<void()
       auth_(AuthStore::Options{.token_ttl = absl::Seconds(config.auth_token_ttl_seconds),
                                .bcrypt_cost = config.bcrypt_cost,
                                .applied_index = [this] { return applied_index_.load(); },
-                               .user_from_client_cert = config.client_tls.client_cert_auth}),
+                               .user_from_client_cert = config.client_tls.client_cert_auth,
+                               .jwt = config.jwt}),
       ids_(state.member_id, absl::Now()),
       joining_peers_(std::move(state.joining_peers)) {}
 

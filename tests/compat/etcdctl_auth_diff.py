@@ -8,7 +8,10 @@ With QUORUMCTL_TOOL set to quorumctl's path, quorumd is driven by quorumctl inst
 tool's auth commands and --user are compared with etcdctl's (clientv3's JSON retry log lines on
 stderr are left out of the comparison then: they are Go client noise, not command output).
 
-usage: etcdctl_auth_diff.py QUORUMD_PATH [--etcd PATH] [--etcdctl PATH] [--keep]
+With --jwt both servers issue JWT tokens (--auth-token jwt, RS256, keys made here with the
+openssl command line) instead of simple ones.
+
+usage: etcdctl_auth_diff.py QUORUMD_PATH [--jwt] [--etcd PATH] [--etcdctl PATH] [--keep]
 """
 import os
 import re
@@ -206,16 +209,29 @@ def start(kind, binary, work, extra=()):
     return Server(kind, argv, f"127.0.0.1:{client}", f"{work}/{kind}.log")
 
 
+def jwt_flags(work):
+    key, pub = f"{work}/jwt.key", f"{work}/jwt.pub"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", key], check=True, capture_output=True)
+    subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True,
+                   capture_output=True)
+    return ["--auth-token", f"jwt,pub-key={pub},priv-key={key},sign-method=RS256,ttl=10m"]
+
+
 def main():
+    jwt = "--jwt" in sys.argv
+    if jwt:
+        sys.argv.remove("--jwt")
     args = parse_tool_args()
     if args is None:
         return 1
     work = tempfile.mkdtemp(prefix="quorum-auth-compat-")
     servers = []
     try:
-        etcd = start("etcd", args.etcd, work)
+        tokens = jwt_flags(work) if jwt else []
+        etcd = start("etcd", args.etcd, work, tokens)
         servers.append(etcd)
-        quorumd = start("quorumd", args.quorumd, work, ["--log-level", "warn"])
+        quorumd = start("quorumd", args.quorumd, work, ["--log-level", "warn"] + tokens)
         servers.append(quorumd)
         etcd.wait_ready(args.etcdctl)
         quorumd.wait_ready(args.etcdctl)
