@@ -8,6 +8,7 @@
 #include <openssl/rsa.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -56,9 +57,12 @@ std::string Base64Url(const std::string& bytes) {
 
 std::optional<std::string> FromBase64Url(std::string text) {
   for (char& c : text) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
-    else if (c == '+' || c == '/' || c == '=') return std::nullopt;
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
+    else if (c == '+' || c == '/' || c == '=')
+      return std::nullopt;
   }
   if (text.size() % 4 == 1) return std::nullopt;
   const size_t padding = (4 - text.size() % 4) % 4;
@@ -82,10 +86,10 @@ const EVP_MD* DigestOf(const std::string& method) {
 }  // namespace
 
 struct JwtTokens::Keys {
-  Pkey verify;                // public (or private) key for RS/PS/ES
-  Pkey sign;                  // private key for RS/PS/ES; null on a verify-only member
-  std::string hmac;           // HS: the shared secret
-  size_t ec_bytes = 0;        // ES: size of r and of s in a signature
+  Pkey verify;          // public (or private) key for RS/PS/ES
+  Pkey sign;            // private key for RS/PS/ES; null on a verify-only member
+  std::string hmac;     // HS: the shared secret
+  size_t ec_bytes = 0;  // ES: size of r and of s in a signature
 };
 
 JwtTokens::~JwtTokens() = default;
@@ -97,7 +101,8 @@ absl::StatusOr<std::shared_ptr<const JwtTokens>> JwtTokens::Make(const std::stri
   std::string priv_path;
   for (absl::string_view item : absl::StrSplit(options, ',', absl::SkipEmpty())) {
     std::vector<std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
-    if (kv.size() != 2) return Bad(absl::StrCat("option \"", std::string(item), "\" is not key=value"));
+    if (kv.size() != 2)
+      return Bad(absl::StrCat("option \"", std::string(item), "\" is not key=value"));
     if (kv[0] == "sign-method") {
       tokens->method_ = kv[1];
     } else if (kv[0] == "pub-key") {
@@ -137,7 +142,8 @@ absl::StatusOr<std::shared_ptr<const JwtTokens>> JwtTokens::Make(const std::stri
         BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())), &BIO_free);
     Pkey key(is_private ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
                         : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-    if (key == nullptr) return Bad(absl::StrCat(path, " holds no PEM ", is_private ? "private" : "public", " key"));
+    if (key == nullptr)
+      return Bad(absl::StrCat(path, " holds no PEM ", is_private ? "private" : "public", " key"));
     const int type = EVP_PKEY_base_id(key.get());
     if ((rsa && type != EVP_PKEY_RSA) || (ec && type != EVP_PKEY_EC)) {
       return Bad(absl::StrCat(path, ": not a key for ", m));
@@ -231,25 +237,24 @@ bool JwtTokens::SignatureMatches(const std::string& signed_part,
   }
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
-  bool ok = EVP_DigestVerifyInit(ctx.get(), &pctx, DigestOf(method_), nullptr,
-                                 keys_->verify.get()) == 1;
+  bool ok =
+      EVP_DigestVerifyInit(ctx.get(), &pctx, DigestOf(method_), nullptr, keys_->verify.get()) == 1;
   if (ok && absl::StartsWith(method_, "PS")) {
     ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) == 1;
   }
-  return ok && EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(der.data()),
-                                der.size(),
-                                reinterpret_cast<const unsigned char*>(signed_part.data()),
-                                signed_part.size()) == 1;
+  return ok &&
+         EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(der.data()), der.size(),
+                          reinterpret_cast<const unsigned char*>(signed_part.data()),
+                          signed_part.size()) == 1;
 }
 
 absl::StatusOr<std::string> JwtTokens::Sign(const std::string& user, uint64_t revision,
                                             absl::Time now) const {
   const nlohmann::ordered_json header = {{"alg", method_}, {"typ", "JWT"}};
   // etcd's claims, in the order Go writes a map's keys.
-  const nlohmann::ordered_json claims = {{"exp", absl::ToUnixSeconds(now + ttl_)},
-                                         {"revision", revision},
-                                         {"username", user}};
+  const nlohmann::ordered_json claims = {
+      {"exp", absl::ToUnixSeconds(now + ttl_)}, {"revision", revision}, {"username", user}};
   const std::string signed_part =
       absl::StrCat(Base64Url(header.dump()), ".", Base64Url(claims.dump()));
   auto signature = Signature(signed_part);
@@ -275,7 +280,7 @@ absl::StatusOr<JwtTokens::Claims> JwtTokens::Verify(const std::string& token,
       !body["exp"].is_number()) {
     return invalid;
   }
-  if (body["exp"].get<double>() <= absl::ToDoubleUnixSeconds(now)) return invalid;
+  if (body["exp"].get<double>() <= absl::ToDoubleSeconds(now - absl::UnixEpoch())) return invalid;
   return Claims{body["username"].get<std::string>(), body["revision"].get<uint64_t>()};
 }
 

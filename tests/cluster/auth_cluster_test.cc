@@ -1,11 +1,13 @@
 // Auth across a 3-member cluster of real processes: users, roles and the auth switch set through
 // one member hold on every member, survive kill -9 of all of them, and reach a follower that
-// was down while the log was compacted past it (catch-up by snapshot). Tokens are learned by
-// every member from the login entry.
+// was down while the log was compacted past it (catch-up by snapshot). Simple tokens are learned
+// by every member from the login entry; JWT tokens are checked by each member with the shared
+// key, so they outlive a restart of the whole cluster.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -16,6 +18,7 @@
 namespace quorum {
 namespace {
 
+using testing::TempDir;
 using testing::TestCluster;
 using testing::WaitUntil;
 
@@ -200,6 +203,38 @@ TEST(AuthClusterTest, AFollowerCatchingUpBySnapshotLearnsTheAuthState) {
       std::chrono::seconds(30)))
       << "the member caught up without a snapshot; the test did not exercise it";
   ASSERT_NO_FATAL_FAILURE(auth.ExpectEnforced(stopped));
+}
+
+TEST(AuthClusterTest, AJwtTokenFromOneMemberWorksOnEveryMemberAndOutlivesARestartOfAll) {
+  TempDir keys;
+  const std::string key = keys.path() + "/jwt.key";
+  const std::string pub = keys.path() + "/jwt.pub";
+  ASSERT_EQ(std::system(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
+                         key + " 2>/dev/null && openssl pkey -in " + key + " -pubout -out " + pub +
+                         " 2>/dev/null")
+                            .c_str()),
+            0);
+  TestCluster cluster(3, {"--auth-token", "jwt,pub-key=" + pub + ",priv-key=" + key +
+                                              ",sign-method=RS256,ttl=10m"});
+  cluster.StartAll();
+  ASSERT_TRUE(cluster.WaitForLeader().has_value());
+  AuthCluster auth(cluster);
+  ASSERT_NO_FATAL_FAILURE(auth.SetUp(0));
+  std::string token = auth.Login(2, "u", "upw");
+  ASSERT_FALSE(token.empty());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(auth.Put(i, token, "u/" + std::to_string(i)).ok()) << "member " << i;
+    EXPECT_EQ(auth.Put(i, token, "other").error_message(), "etcdserver: permission denied");
+  }
+  for (int i = 0; i < 3; ++i) cluster.Kill(i);
+  cluster.StartAll();
+  ASSERT_TRUE(cluster.WaitForLeader().has_value());
+  // Nothing about the token was kept in memory: the restarted members check it from the key.
+  for (int i = 0; i < 3; ++i) {
+    grpc::Status after = auth.Put(i, token, "u/after" + std::to_string(i));
+    EXPECT_TRUE(after.ok()) << "member " << i << ": " << after.error_message();
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(auth.ExpectEnforced(i));
 }
 
 }  // namespace

@@ -20,14 +20,15 @@ std::string KeyPair(const std::string& dir, const std::string& name, const std::
   const std::string priv = absl::StrCat(dir, "/", name, ".key");
   const std::string pub = absl::StrCat(dir, "/", name, ".pub");
   const std::string gen =
-      algo == "rsa" ? absl::StrCat("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out ", priv)
-                    : absl::StrCat("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:", algo,
-                                   " -out ", priv);
+      algo == "rsa"
+          ? absl::StrCat("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out ", priv)
+          : absl::StrCat("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:", algo,
+                         " -out ", priv);
   EXPECT_EQ(std::system((gen + " 2>/dev/null").c_str()), 0);
-  EXPECT_EQ(std::system(absl::StrCat("openssl pkey -in ", priv, " -pubout -out ", pub,
-                                     " 2>/dev/null")
-                            .c_str()),
-            0);
+  EXPECT_EQ(
+      std::system(
+          absl::StrCat("openssl pkey -in ", priv, " -pubout -out ", pub, " 2>/dev/null").c_str()),
+      0);
   return absl::StrCat("priv-key=", priv, ",pub-key=", pub);
 }
 
@@ -58,12 +59,19 @@ TEST_F(JwtTokensTest, EverySignMethodSignsAndVerifies) {
   const std::string secret = dir_.path() + "/secret";
   std::ofstream(secret) << "a shared secret of some length";
   const absl::Time now = absl::Now();
-  for (const auto& [method, keys] : std::vector<std::pair<std::string, std::string>>{
-           {"RS256", rsa},   {"RS384", rsa},   {"RS512", rsa},
-           {"PS256", rsa},   {"PS384", rsa},   {"PS512", rsa},
-           {"ES256", p256},  {"ES384", p384},  {"ES512", p521},
-           {"HS256", "priv-key=" + secret}, {"HS384", "priv-key=" + secret},
-           {"HS512", "priv-key=" + secret}}) {
+  for (const auto& [method, keys] :
+       std::vector<std::pair<std::string, std::string>>{{"RS256", rsa},
+                                                        {"RS384", rsa},
+                                                        {"RS512", rsa},
+                                                        {"PS256", rsa},
+                                                        {"PS384", rsa},
+                                                        {"PS512", rsa},
+                                                        {"ES256", p256},
+                                                        {"ES384", p384},
+                                                        {"ES512", p521},
+                                                        {"HS256", "priv-key=" + secret},
+                                                        {"HS384", "priv-key=" + secret},
+                                                        {"HS512", "priv-key=" + secret}}) {
     SCOPED_TRACE(method);
     auto tokens = JwtTokens::Make(absl::StrCat("sign-method=", method, ",", keys, ",ttl=10m"));
     ASSERT_TRUE(tokens.ok()) << tokens.status();
