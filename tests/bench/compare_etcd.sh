@@ -17,6 +17,8 @@
 #   --etcd PATH         (default: etcd on PATH)
 #   --etcdctl PATH      checks that the members form one cluster (default: etcdctl on PATH)
 #   --only etcd|quorumd run one side only
+#   --tls               mutual TLS on client and peer links for both servers (certificates from
+#                       deploy/certs.sh, EC P-256; clients present a certificate too)
 #   --start-timeout S   seconds a cluster may take to serve linearizable reads (default 60)
 #   --keep              keep data, logs and raw csv (printed at the end); default: removed
 #
@@ -42,8 +44,9 @@ etcdctl=$(command -v etcdctl || true)
 only=
 start_timeout=60
 keep=0
+tls=0
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --members) members=$2; shift 2 ;;
@@ -62,6 +65,7 @@ while [[ $# -gt 0 ]]; do
     --only) only=$2; shift 2 ;;
     --start-timeout) start_timeout=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --tls) tls=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "unknown option: $1" >&2; usage ;;
   esac
@@ -94,6 +98,30 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/quorum-compare.XXXXXX")
 started_pids=()
+
+# With --tls: one CA; per member a server and a peer certificate; one client certificate that
+# the bench, the readiness probe and etcdctl present.
+scheme=http
+client_tls=()
+if ((tls)); then
+  scheme=https
+  certs="$work/certs"
+  "$root/deploy/certs.sh" ca "$certs" >/dev/null
+  for i in $(seq 1 "$members"); do
+    "$root/deploy/certs.sh" server "$certs" "m$i" >/dev/null
+    "$root/deploy/certs.sh" peer "$certs" "m$i-peer" --cn peer >/dev/null
+  done
+  "$root/deploy/certs.sh" client "$certs" bench >/dev/null
+  client_tls=(--cacert "$certs/ca.pem" --cert "$certs/bench.pem" --key "$certs/bench-key.pem")
+fi
+# The TLS flags of member $1 (none without --tls).
+member_tls() {
+  ((tls)) || return 0
+  echo --cert-file "$certs/m$1.pem" --key-file "$certs/m$1-key.pem" \
+    --trusted-ca-file "$certs/ca.pem" --client-cert-auth \
+    --peer-cert-file "$certs/m$1-peer.pem" --peer-key-file "$certs/m$1-peer-key.pem" \
+    --peer-trusted-ca-file "$certs/ca.pem" --peer-client-cert-auth
+}
 
 # Stops the given PIDs: SIGTERM, then SIGKILL for any still alive after 10 s.
 stop_pids() {
@@ -145,7 +173,7 @@ free_port() {
 run_bench() {
   local out=$1 pid rc=0
   shift
-  "$bench" "$@" >"$out" 2>"$out.err" &
+  "$bench" "$@" "${client_tls[@]}" >"$out" 2>"$out.err" &
   pid=$!
   started_pids+=("$pid")
   wait "$pid" || rc=$?
@@ -164,14 +192,15 @@ start_cluster() {
   mkdir -p "$work/$kind"
   for i in $(seq 1 "$members"); do
     free_port
-    client_urls+=("http://127.0.0.1:$port")
+    client_urls+=("$scheme://127.0.0.1:$port")
     free_port
-    peer_urls+=("http://127.0.0.1:$port")
+    peer_urls+=("$scheme://127.0.0.1:$port")
     initial_cluster+="${initial_cluster:+,}m$i=${peer_urls[i - 1]}"
   done
   cluster_pids=()
   for i in $(seq 1 "$members"); do
-    "$binary" --name "m$i" --data-dir "$work/$kind/m$i.data" \
+    # shellcheck disable=SC2046  # member_tls prints separate words (paths have no spaces)
+    "$binary" --name "m$i" --data-dir "$work/$kind/m$i.data" $(member_tls "$i") \
       --listen-client-urls "${client_urls[i - 1]}" --advertise-client-urls "${client_urls[i - 1]}" \
       --listen-peer-urls "${peer_urls[i - 1]}" --initial-advertise-peer-urls "${peer_urls[i - 1]}" \
       --initial-cluster "$initial_cluster" --initial-cluster-token "compare-$kind-$$" \
@@ -189,7 +218,7 @@ start_cluster() {
         kill -0 "$pid" 2>/dev/null || { show_logs "$kind" "a member exited"; return 1; }
       done
       if "$bench" range --endpoints "$url" --total 1 --no-prefill --timeout 1s \
-        --format csv >/dev/null 2>&1; then
+        --format csv "${client_tls[@]}" >/dev/null 2>&1; then
         ready=1
         break
       fi
@@ -210,10 +239,10 @@ check_one_cluster() {
     echo "warning: etcdctl not found; not checking that the $kind members form one cluster" >&2
     return 0
   fi
-  ETCDCTL_API=3 "$etcdctl" --endpoints "$first" --command-timeout 5s put "$probe" "$expected" \
+  ETCDCTL_API=3 "$etcdctl" "${client_tls[@]}" --endpoints "$first" --command-timeout 5s put "$probe" "$expected" \
     >/dev/null 2>&1 || { show_logs "$kind" "a probe write through $first failed"; return 1; }
   for url in "$@"; do
-    value=$(ETCDCTL_API=3 "$etcdctl" --endpoints "$url" --command-timeout 5s get "$probe" \
+    value=$(ETCDCTL_API=3 "$etcdctl" "${client_tls[@]}" --endpoints "$url" --command-timeout 5s get "$probe" \
       --print-value-only 2>/dev/null || true)
     if [[ "$value" != "$expected" ]]; then
       echo "$kind: the members do not form one cluster: a write through $first is not read" \
@@ -289,7 +318,9 @@ echo
 per_cell=$duration
 [[ -n "$total" ]] && per_cell="$total requests"
 etcd_version=$("$etcd_bin" --version 2>/dev/null | awk '/etcd Version/ { print $3 }' || true)
-echo "etcd ${etcd_version:-?} vs quorumd: $members member(s) each, ${val_size} B values," \
+links="plain links"
+((tls)) && links="mutual TLS on client and peer links"
+echo "etcd ${etcd_version:-?} vs quorumd: $members member(s) each, $links, ${val_size} B values," \
   "$per_cell per cell, ${warmup} warmup"
 awk -F, -v workloads="$workloads" -v clients="$clients_list" '
   NR > 1 {
