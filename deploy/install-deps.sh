@@ -3,7 +3,7 @@
 #   deploy/install-deps.sh           build + run dependencies
 #   deploy/install-deps.sh --tests   also what the tests need: etcd 3.4 and etcdctl to compare
 #                                    against, clang for the fuzz targets, iproute2 and
-#                                    iptables for the partition tests
+#                                    iptables for the partition tests, curl for the HTTP face
 # Idempotent and non-interactive: packages already present are left alone.
 set -euo pipefail
 
@@ -12,13 +12,13 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev openssl
-  libgoogle-perftools-dev
+  libgoogle-perftools-dev libcpp-httplib-dev
   python3
 )
 if [[ "${1:-}" == "--tests" ]]; then
   # clang: the fuzz targets (libFuzzer lives in libclang-rt-14-dev); iproute2 and iptables:
   # the partition tests' network namespaces.
-  packages+=(etcd-server etcd-client clang libclang-rt-14-dev iproute2 iptables)
+  packages+=(etcd-server etcd-client clang libclang-rt-14-dev iproute2 iptables curl)
 fi
 
 missing=()

@@ -1,5 +1,6 @@
 // quorumd: one member of a quorum cluster. Parses etcd-style flags, opens the data dir, serves
-// the etcd v3 gRPC API on --listen-client-urls, and shuts down cleanly on SIGINT/SIGTERM.
+// the etcd v3 gRPC API and the HTTP face (/version, /health) on --listen-client-urls, and shuts
+// down cleanly on SIGINT/SIGTERM.
 #include <grpcpp/grpcpp.h>
 
 #include <csignal>
@@ -15,6 +16,10 @@
 #include "absl/synchronization/mutex.h"
 #include "raft/fatal.h"
 #include "server/config.h"
+#include "server/http/client_port.h"
+#include "server/http/http_face.h"
+#include "server/http/member_routes.h"
+#include "server/http/tls_context.h"
 #include "server/jwt_tokens.h"
 #include "server/member.h"
 #include "server/services.h"
@@ -148,32 +153,48 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
+  // The client URLs' sockets are ours: each connection goes to gRPC or to the HTTP face.
+  auto port = quorum::server::http::ClientPort::Listen(config->listen_client_urls);
+  if (!port.ok()) {
+    std::fprintf(stderr, "quorumd: %s\n", std::string(port.status().message()).c_str());
+    join_signal_waiter();
+    return 1;
+  }
+  quorum::server::http::SslCtx http_tls;
+  if ((*port)->HasTls()) {
+    auto context =
+        quorum::server::http::MakeHttpTlsContext(config->client_tls, config->cipher_list);
+    if (!context.ok()) {
+      std::fprintf(stderr, "quorumd: %s\n", std::string(context.status().message()).c_str());
+      join_signal_waiter();
+      return 1;
+    }
+    http_tls = *std::move(context);
+  }
+
   quorum::server::ApiServices services(member->get());
   grpc::ServerBuilder builder;
-  std::vector<int> bound(config->listen_client_urls.size(), 0);
-  for (size_t i = 0; i < config->listen_client_urls.size(); ++i) {
-    // http:// and https:// listeners may serve side by side (etcd behaviour).
-    const bool tls = config->listen_client_urls[i].scheme == "https";
-    builder.AddListeningPort(config->listen_client_urls[i].HostPort(),
-                             tls ? *client_credentials : grpc::InsecureServerCredentials(),
-                             &bound[i]);
+  // gRPC listens only where TLS connections are relayed to; plain ones are handed over.
+  int tls_bound = 0;
+  if ((*port)->HasTls()) {
+    builder.AddListeningPort((*port)->TlsGrpcAddress(), *client_credentials, &tls_bound);
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes) +
                                    kGrpcOverheadBytes);
   builder.SetMaxSendMessageSize(INT32_MAX);
-  // One port per listener: a second quorumd on the same port must fail, not share it.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   services.RegisterWith(&builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  for (size_t i = 0; i < bound.size(); ++i) {
-    if (server == nullptr || bound[i] == 0) {
-      std::fprintf(stderr, "quorumd: cannot listen on %s (is the port in use?)\n",
-                   config->listen_client_urls[i].original.c_str());
-      if (server) server->Shutdown();
-      join_signal_waiter();
-      return 1;
-    }
+  if (server == nullptr || ((*port)->HasTls() && tls_bound == 0)) {
+    std::fprintf(stderr, "quorumd: cannot start the gRPC server%s\n",
+                 (*port)->HasTls() ? " for https:// client URLs" : "");
+    if (server) server->Shutdown();
+    join_signal_waiter();
+    return 1;
   }
+  quorum::server::http::HttpFace face;
+  quorum::server::http::AddMemberRoutes(face, member->get());
+  (*port)->Start(server.get(), http_tls.get(),
+                 [&face](int fd, SSL* ssl) { face.ServeConnection(fd, ssl); });
   for (const auto& url : config->listen_client_urls) {
     spdlog::info("serving client requests on {}", url.original);
   }
@@ -185,6 +206,7 @@ int Run(int argc, char** argv) {
         +[](std::string* reason) { return !reason->empty(); }, &stop_reason));
     spdlog::info("{}, shutting down", stop_reason);
   }
+  (*port)->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();
   join_signal_waiter();

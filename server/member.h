@@ -109,6 +109,7 @@ class Member final : public MemberApi {
 
   // MaintenanceApi.
   etcdserverpb::StatusResponse Status() const override;
+  std::vector<etcdserverpb::AlarmMember> Alarms() const override { return alarms_.List(); }
   absl::StatusOr<etcdserverpb::HashKVResponse> HashKV(int64_t revision) const override;
   absl::Status Defragment() override;
   absl::StatusOr<std::string> WriteBackup() override;

@@ -96,6 +96,8 @@ class MaintenanceApi {
  public:
   virtual ~MaintenanceApi() = default;
   virtual etcdserverpb::StatusResponse Status() const = 0;
+  // The alarms raised in the cluster, as this member has applied them.
+  virtual std::vector<etcdserverpb::AlarmMember> Alarms() const = 0;
   virtual absl::StatusOr<etcdserverpb::HashKVResponse> HashKV(int64_t revision) const = 0;
   virtual absl::Status Defragment() = 0;
   // Writes a backup of the whole state (Maintenance.Snapshot) to a new file in the data dir and

@@ -238,6 +238,23 @@ def mutual(args, work):
             check(f"refused: a client with {what}",
                   proc.returncode != 0 and b"hello" not in out, (out + err).decode())
 
+        # HTTP/1.1 on the same https:// port (curl offers http/1.1 by ALPN): the same
+        # certificate rules as gRPC.
+        def curl(url, *auth):
+            return run(["curl", "-s", "-S", "--max-time", "5", "-o", "-", "-w", " %{http_code}",
+                        *auth, url])
+        health = f"https://127.0.0.1:{m1[1]}/health"
+        rc, out, err = curl(health, "--cacert", f"{certs}/ca.pem", "--cert", f"{certs}/admin.pem",
+                            "--key", f"{certs}/admin-key.pem")
+        check("curl /health over TLS on the gRPC port", rc == 0 and out == '{"health":"true"} 200',
+              out + err)
+        for what, auth in refused.items():
+            rc, out, err = curl(health, *auth)
+            check(f"curl refused: a client with {what}", rc != 0 and "health" not in out, out + err)
+        rc, out, err = curl(f"http://127.0.0.1:{plain_port}/version")
+        check("curl /version on the plain listener",
+              rc == 0 and out.endswith(" 200") and '"etcdcluster":"3.4.0"' in out, out + err)
+
         qtls = ["--cacert", f"{certs}/ca.pem", "--cert", f"{certs}/admin.pem",
                 "--key", f"{certs}/admin-key.pem"]
         rc, out, err = run([args.quorumctl, "--endpoints", cluster.endpoints(), *qtls,

@@ -1,0 +1,140 @@
+#include "server/http/http_face.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+namespace quorum::server::http {
+namespace {
+
+// How long a connection may stay idle between requests, and the most requests it may carry.
+constexpr int kKeepAliveSeconds = 5;
+constexpr int kKeepAliveMaxRequests = 1000;
+// How long a read or write may wait for the other side within a request.
+constexpr int kIoTimeoutMillis = 30000;
+
+void Address(const sockaddr_storage& address, std::string& ip, int& port) {
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (address.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+    port = ntohs(v4->sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+    port = ntohs(v6->sin6_port);
+  }
+  ip = text;
+}
+
+// One connection as cpp-httplib reads and writes it: a socket, through TLS when `ssl` is set.
+class ConnectionStream final : public httplib::Stream {
+ public:
+  ConnectionStream(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
+
+  bool is_readable() const override { return Pending() || Wait(POLLIN, kIoTimeoutMillis); }
+  bool is_writable() const override { return Wait(POLLOUT, kIoTimeoutMillis); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (!is_readable()) return -1;
+    if (ssl_ != nullptr) {
+      const int n = SSL_read(ssl_, ptr, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
+      return n > 0 ? n : -1;
+    }
+    return recv(fd_, ptr, size, 0);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    size_t written = 0;
+    while (written < size) {
+      if (!is_writable()) return -1;
+      ssize_t n;
+      if (ssl_ != nullptr) {
+        n = SSL_write(ssl_, ptr + written,
+                      static_cast<int>(std::min<size_t>(size - written, INT32_MAX)));
+      } else {
+        n = send(fd_, ptr + written, size - written, MSG_NOSIGNAL);
+      }
+      if (n <= 0) return -1;
+      written += static_cast<size_t>(n);
+    }
+    return static_cast<ssize_t>(written);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    if (getpeername(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      Address(address, ip, port);
+    }
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    if (getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      Address(address, ip, port);
+    }
+  }
+  socket_t socket() const override { return fd_; }
+
+  // Bytes already decrypted and waiting in the TLS layer (poll cannot see them).
+  bool Pending() const { return ssl_ != nullptr && SSL_pending(ssl_) > 0; }
+  bool Wait(short events, int millis) const {
+    pollfd p{fd_, events, 0};
+    return poll(&p, 1, millis) > 0 && (p.revents & (events | POLLHUP | POLLERR)) != 0;
+  }
+
+ private:
+  int fd_;
+  SSL* ssl_;
+};
+
+}  // namespace
+
+HttpFace::HttpFace() {
+  set_keep_alive_timeout(kKeepAliveSeconds);  // what the Keep-Alive header announces
+  set_keep_alive_max_count(kKeepAliveMaxRequests);
+  // etcd answers every request with these (its CORS wrapper, open to any origin by default).
+  set_default_headers({{"Access-Control-Allow-Headers", "accept, content-type, authorization"},
+                       {"Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE"},
+                       {"Access-Control-Allow-Origin", "*"}});
+  set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
+    if (request.method == "GET" || get_only_.count(request.path) == 0) {
+      return HandlerResponse::Unhandled;
+    }
+    response.set_header("Allow", "GET");
+    GoHttpError(response, 405, "Method Not Allowed");
+    return HandlerResponse::Handled;
+  });
+  // Go's default answer for a path no handler takes.
+  set_error_handler([](const httplib::Request&, httplib::Response& response) {
+    if (response.status == 404 && response.body.empty()) {
+      GoHttpError(response, 404, "404 page not found");
+    }
+  });
+}
+
+void HttpFace::GetOnly(const std::string& path, Handler handler) {
+  get_only_.insert(path);
+  Get(path, std::move(handler));
+}
+
+void HttpFace::ServeConnection(int fd, SSL* ssl) {
+  ConnectionStream stream(fd, ssl);
+  for (int count = 0; count < kKeepAliveMaxRequests; ++count) {
+    if (!stream.Pending() && !stream.Wait(POLLIN, kKeepAliveSeconds * 1000)) return;
+    bool closed = false;
+    const bool last = count + 1 == kKeepAliveMaxRequests;
+    if (!process_request(stream, last, closed, [](httplib::Request&) {}) || closed) return;
+  }
+}
+
+void GoHttpError(httplib::Response& response, int status, const std::string& body) {
+  response.status = status;
+  response.set_header("X-Content-Type-Options", "nosniff");
+  response.set_content(body + "\n", "text/plain; charset=utf-8");
+}
+
+}  // namespace quorum::server::http
