@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from etcdctl_diff import free_port, parse_tool_args
+from etcdctl_diff import free_port, parse_tool_args, report
 
 TOKEN = "cluster-diff"
 
@@ -160,22 +160,9 @@ def main():
                 outcomes[kind] = session(args.etcdctl, cluster, learner_peer)
             finally:
                 cluster.stop()
-        differences = 0
-        for (label, want), (_, got) in zip(outcomes["etcd"], outcomes["quorumd"]):
-            if want == got:
-                print(f"PASS  {label}")
-                continue
-            differences += 1
-            print(f"DIFF  {label}")
-            for what, w, g in zip(("exit", "stdout", "stderr"), want, got):
-                if w != g:
-                    print(f"  {what}:\n    etcd:    {w!r}\n    quorumd: {g!r}")
-        if len(outcomes["etcd"]) != len(outcomes["quorumd"]):
-            differences += 1
-            print("DIFF  the sessions ran different numbers of steps")
-        total = len(outcomes["etcd"])
-        print(f"{total - differences} passed, {differences} failed")
-        return 0 if differences == 0 else 1
+        labels = [label for label, _ in outcomes["etcd"]]
+        return report(labels, [o for _, o in outcomes["etcd"]], [o for _, o in outcomes["quorumd"]],
+                      print_passes=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from etcdctl_diff import Server, free_port, normalise, parse_tool_args  # noqa: E402
+from etcdctl_diff import Server, free_port, normalise, parse_tool_args, report  # noqa: E402
 
 
 def session(certs):
@@ -108,17 +108,8 @@ def main():
                 time.sleep(0.1)
             results[kind] = run_session(args.etcdctl, url, steps)
             server.stop()
-        differences = 0
-        for step, want, got in zip(steps, results["etcd"], results["quorumd"]):
-            if want == got:
-                continue
-            differences += 1
-            print("DIFF  etcdctl " + " ".join(a.replace(certs, "CERTS") for a in step))
-            for what, w, g in zip(("exit", "stdout", "stderr"), want, got):
-                if w != g:
-                    print(f"  {what}:\n    etcd:    {w!r}\n    quorumd: {g!r}")
-        print(f"{len(steps) - differences} passed, {differences} failed")
-        return 0 if differences == 0 else 1
+        labels = ["etcdctl " + " ".join(a.replace(certs, "CERTS") for a in step) for step in steps]
+        return report(labels, results["etcd"], results["quorumd"])
     finally:
         for s in servers:
             s.stop()

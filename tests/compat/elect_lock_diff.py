@@ -29,7 +29,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from etcdctl_diff import Server, free_port  # noqa: E402  (same folder, shared server runner)
+from etcdctl_diff import Server, free_port, report  # noqa: E402  (same folder, shared server runner)
 
 # How long a second holder or candidate must stay blocked to count as blocked.
 BLOCK_WINDOW = 1.5
@@ -298,24 +298,17 @@ def main():
                     print(f"[{scenario}] {label}: {outcome!r}")
             return 0
 
-        differences = total = 0
+        # Steps matched by label within each scenario; a step only one side ran is a difference.
+        labels, expected, actual = [], [], []
         for (scenario, want), (_, got) in zip(results["etcd"], results["quorumd"]):
             want_steps, got_steps = dict(want.steps), dict(got.steps)
-            for label, outcome in want.steps:
-                total += 1
-                if got_steps.get(label, "<missing>") == outcome:
-                    continue
-                differences += 1
-                print(f"DIFF  [{scenario}] {label}\n    etcd:    {outcome!r}\n"
-                      f"    quorumd: {got_steps.get(label, '<missing>')!r}")
-            for label, outcome in got.steps:
-                if label not in want_steps:
-                    total += 1
-                    differences += 1
-                    print(f"DIFF  [{scenario}] {label}\n    etcd:    <missing>\n"
-                          f"    quorumd: {outcome!r}")
-        print(f"{total - differences} passed, {differences} failed")
-        return 0 if differences == 0 else 1
+            order = [label for label, _ in want.steps]
+            order += [label for label, _ in got.steps if label not in want_steps]
+            for label in order:
+                labels.append(f"[{scenario}] {label}")
+                expected.append(want_steps.get(label, "<missing>"))
+                actual.append(got_steps.get(label, "<missing>"))
+        return report(labels, expected, actual)
     finally:
         for server in servers:
             server.stop()

@@ -22,7 +22,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from etcdctl_diff import Server, free_port, normalise, parse_tool_args  # noqa: E402
+from etcdctl_diff import Server, free_port, normalise, parse_tool_args, report  # noqa: E402
 
 ROOT = ["--user", "root:rootpw"]
 ALICE = ["--user", "alice:alicepw"]
@@ -251,21 +251,13 @@ def main():
             t.start()
         for t in threads:
             t.join()
-        differences = 0
-        for (step, stdin), want, got in zip(SESSION, results["etcd"], results["quorumd"]):
-            if quorumctl:
-                want = (want[0], want[1], without_client_log(want[2]))
-                got = (got[0], got[1], without_client_log(got[2]))
-            if want == got:
-                continue
-            differences += 1
-            print("DIFF  etcdctl " + " ".join(step) + (f"  <<< {stdin!r}" if stdin else ""))
-            for what, w, g in zip(("exit", "stdout", "stderr"), want, got):
-                if w != g:
-                    print(f"  {what}:\n    etcd:    {w!r}\n    quorumd: {g!r}")
-        total = len(SESSION)
-        print(f"{total - differences} passed, {differences} failed")
-        return 0 if differences == 0 else 1
+        expected, actual = results["etcd"], results["quorumd"]
+        if quorumctl:
+            expected = [(w[0], w[1], without_client_log(w[2])) for w in expected]
+            actual = [(g[0], g[1], without_client_log(g[2])) for g in actual]
+        labels = ["etcdctl " + " ".join(step) + (f"  <<< {stdin!r}" if stdin else "")
+                  for step, stdin in SESSION]
+        return report(labels, expected, actual)
     finally:
         for s in servers:
             s.stop()

@@ -139,6 +139,32 @@ def free_port():
     raise RuntimeError("no free loopback port found")
 
 
+def report(labels, expected, actual, print_passes=False):
+    """Prints every step whose outcome differs between etcd (`expected`) and quorumd (`actual`),
+    then the tally; returns the exit code (0 when nothing differs). Outcomes that are
+    (exit, stdout, stderr) tuples are shown part by part, others whole. Sessions of different
+    lengths count as one more difference."""
+    differences = 0
+    for label, want, got in zip(labels, expected, actual):
+        if want == got:
+            if print_passes:
+                print(f"PASS  {label}")
+            continue
+        differences += 1
+        print(f"DIFF  {label}")
+        if isinstance(want, tuple) and isinstance(got, tuple) and len(want) == len(got) == 3:
+            for what, w, g in zip(("exit", "stdout", "stderr"), want, got):
+                if w != g:
+                    print(f"  {what}:\n    etcd:    {w!r}\n    quorumd: {g!r}")
+        else:
+            print(f"    etcd:    {want!r}\n    quorumd: {got!r}")
+    if len(expected) != len(actual):
+        differences += 1
+        print("DIFF  the sessions ran different numbers of steps")
+    print(f"{len(labels) - differences} passed, {differences} failed")
+    return 0 if differences == 0 else 1
+
+
 class Server:
     def __init__(self, name, argv, endpoint, log_path):
         self.name = name
@@ -227,19 +253,9 @@ def main():
 
         expected = run_session(args.etcdctl, etcd.endpoint)
         actual = run_session(args.etcdctl, quorumd.endpoint)
-        differences = 0
-        for (step, stdin), want, got in zip(SESSION, expected, actual):
-            label = "etcdctl " + " ".join(step)
-            if want == got:
-                continue
-            differences += 1
-            print(f"DIFF  {label}" + (f"  <<< {stdin!r}" if stdin else ""))
-            for what, w, g in zip(("exit", "stdout", "stderr"), want, got):
-                if w != g:
-                    print(f"  {what}:\n    etcd:    {w!r}\n    quorumd: {g!r}")
-        total = len(SESSION)
-        print(f"{total - differences} passed, {differences} failed")
-        return 0 if differences == 0 else 1
+        labels = ["etcdctl " + " ".join(step) + (f"  <<< {stdin!r}" if stdin else "")
+                  for step, stdin in SESSION]
+        return report(labels, expected, actual)
     finally:
         for s in servers:
             s.stop()
