@@ -181,12 +181,19 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
       "Specify bcrypt algorithm cost factor for auth password hashing.")
       ->check(CLI::Range(4, 31));
 
+  add("auto-compaction-mode", config.auto_compaction_mode,
+      "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration "
+      "based retention, defaulting to hours if no time unit is provided (e.g. '5m'). "
+      "'revision' for revision number based retention.");
+  std::string compaction_retention = "0";
+  add("auto-compaction-retention", compaction_retention,
+      "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.");
+
   // Flags etcd accepts that change nothing here; taken so quorumd can stand in for etcd.
   std::string ignored;
-  for (const char* flag :
-       {"logger", "log-outputs", "enable-v2", "pre-vote", "metrics", "strict-reconfig-check",
-        "enable-pprof", "auto-compaction-mode", "auto-compaction-retention", "max-snapshots",
-        "max-wals", "enable-grpc-gateway", "experimental-initial-corrupt-check"}) {
+  for (const char* flag : {"logger", "log-outputs", "enable-v2", "pre-vote", "metrics",
+                           "strict-reconfig-check", "enable-pprof", "max-snapshots", "max-wals",
+                           "enable-grpc-gateway", "experimental-initial-corrupt-check"}) {
     app.add_option(std::string("--") + flag, ignored, "Accepted for etcd compatibility.")
         ->envname(env(flag))
         ->group("etcd compatibility (no effect)");
@@ -230,6 +237,35 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   }
   if (config.auth_token_ttl_seconds <= 0) {
     return absl::InvalidArgumentError("--auth-token-ttl must be > 0");
+  }
+
+  // Auto-compaction: a plain number is hours (periodic) or revisions (revision); periodic also
+  // takes a Go duration ("30m", "1h30m").
+  if (config.auto_compaction_mode != "periodic" && config.auto_compaction_mode != "revision") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown auto-compaction-mode \"", config.auto_compaction_mode, "\""));
+  }
+  {
+    int64_t number = 0;
+    absl::Duration period;
+    const bool whole = absl::SimpleAtoi(compaction_retention, &number) && number >= 0;
+    if (config.auto_compaction_mode == "revision") {
+      if (!whole) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("invalid --auto-compaction-retention \"", compaction_retention,
+                         "\": in revision mode it is the number of revisions to keep (e.g. 1000)"));
+      }
+      config.auto_compaction_revisions = number;
+    } else if (whole) {
+      config.auto_compaction_period = absl::Hours(number);
+    } else if (absl::ParseDuration(compaction_retention, &period) &&
+               period >= absl::ZeroDuration()) {
+      config.auto_compaction_period = period;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid --auto-compaction-retention \"", compaction_retention,
+          "\": in periodic mode it is a duration (e.g. 1h, 30m) or a number of hours"));
+    }
   }
 
   // Go duration syntax, as etcd takes it ("10m", "500ms", "1m30s").

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "server/peer/tls_credentials.h"
 
 namespace quorum::server {
@@ -77,6 +78,13 @@ struct Config {
   std::shared_ptr<const JwtTokens> jwt;
   int64_t auth_token_ttl_seconds = 300;
   int bcrypt_cost = 10;
+
+  // Auto-compaction (--auto-compaction-mode, --auto-compaction-retention): off when both
+  // retentions are zero. Periodic: keep `auto_compaction_period` of history; revision: keep
+  // `auto_compaction_revisions` revisions.
+  std::string auto_compaction_mode = "periodic";
+  absl::Duration auto_compaction_period = absl::ZeroDuration();
+  int64_t auto_compaction_revisions = 0;
 
   // etcd's default quota when --quota-backend-bytes is 0 or negative.
   static constexpr int64_t kDefaultQuotaBytes = int64_t{2} * 1024 * 1024 * 1024;

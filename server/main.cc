@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "raft/fatal.h"
+#include "server/auto_compactor.h"
 #include "server/config.h"
 #include "server/http/client_port.h"
 #include "server/http/http_face.h"
@@ -191,6 +192,10 @@ int Run(int argc, char** argv) {
     join_signal_waiter();
     return 1;
   }
+  // Only the leader's compactor compacts; every member runs one, ready to lead.
+  std::unique_ptr<quorum::server::AutoCompactor> compactor =
+      quorum::server::StartAutoCompactor(*config, member->get());
+
   quorum::server::http::HttpFace face;
   quorum::server::http::AddMemberRoutes(face, member->get());
   (*port)->Start(server.get(), http_tls.get(),
@@ -206,6 +211,7 @@ int Run(int argc, char** argv) {
         +[](std::string* reason) { return !reason->empty(); }, &stop_reason));
     spdlog::info("{}, shutting down", stop_reason);
   }
+  if (compactor) compactor->Stop();
   (*port)->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();

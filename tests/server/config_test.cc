@@ -51,6 +51,36 @@ TEST(Config, EnvironmentVariablesSetFlagsAndFlagsWin) {
   EXPECT_EQ(config->max_txn_ops, 7u);
 }
 
+TEST(Config, AutoCompactionRetentionReadsAsEtcdReadsIt) {
+  auto off = Parse({});
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->auto_compaction_mode, "periodic");
+  EXPECT_EQ(off->auto_compaction_period, absl::ZeroDuration());
+  auto hours = Parse({"--auto-compaction-retention", "1"});
+  ASSERT_TRUE(hours.ok());
+  EXPECT_EQ(hours->auto_compaction_period, absl::Hours(1));  // a bare number is hours
+  auto minutes = Parse({"--auto-compaction-retention", "30m"});
+  ASSERT_TRUE(minutes.ok());
+  EXPECT_EQ(minutes->auto_compaction_period, absl::Minutes(30));
+  auto revisions =
+      Parse({"--auto-compaction-mode", "revision", "--auto-compaction-retention", "1000"});
+  ASSERT_TRUE(revisions.ok());
+  EXPECT_EQ(revisions->auto_compaction_revisions, 1000);
+  EXPECT_EQ(revisions->auto_compaction_period, absl::ZeroDuration());
+
+  auto mode = Parse({"--auto-compaction-mode", "hourly"});
+  EXPECT_EQ(mode.status().message(), "unknown auto-compaction-mode \"hourly\"");
+  auto duration_as_revisions =
+      Parse({"--auto-compaction-mode", "revision", "--auto-compaction-retention", "1h"});
+  EXPECT_FALSE(duration_as_revisions.ok());
+  EXPECT_NE(duration_as_revisions.status().message().find("number of revisions"),
+            absl::string_view::npos);
+  auto garbage = Parse({"--auto-compaction-retention", "soon"});
+  EXPECT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.status().message().find("--auto-compaction-retention \"soon\""),
+            absl::string_view::npos);
+}
+
 TEST(Config, UnknownFlagIsAnError) {
   auto config = Parse({"--no-such-flag", "1"});
   EXPECT_FALSE(config.ok());
