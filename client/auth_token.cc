@@ -56,8 +56,9 @@ bool AuthToken::NeedsNewLogin(const absl::Status& status) const {
   // Calls made while the server said auth was off carry no token. Once auth is on, a member
   // with --client-cert-auth runs them as the user the client certificate names (etcd's
   // AuthInfoFromTLS), which may not be ours: a refusal then does not speak for our user yet.
+  if (status.code() != absl::StatusCode::kPermissionDenied) return false;
   std::lock_guard<std::mutex> lock(mu_);
-  return auth_off_ && status.code() == absl::StatusCode::kPermissionDenied;
+  return auth_off_;
 }
 
 UserFlags ParseUserFlags(const std::string& user_flag, const std::string& password_flag) {
