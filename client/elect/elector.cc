@@ -96,7 +96,8 @@ absl::StatusOr<LeaseKeeper::Grant> Elector::AcquireLease() {
     absl::StatusOr<LeaseKeeper::Grant> grant =
         keeper_.GrantOnce(options_.LeaseTtlSeconds(), options_.retry_period);
     if (grant.ok() || endpoints_.Refused(grant.status())) return grant;
-    if (!failing || absl::StrContains(grant.status().message(), "(logging in again)")) {
+    // Each new login is worth a line; other failures only when they start.
+    if (!failing || grant.status().code() == absl::StatusCode::kUnauthenticated) {
       log_.Line("lease grant failed: " + grant.status().ToString());
     }
     failing = true;

@@ -56,8 +56,6 @@ class EndpointPool {
   // permission on the keys ("etcdserver: permission denied"), a wrong name or password, or auth
   // enabled on the cluster and no user given. quorum-elect reports these and exits.
   bool Refused(const absl::Status& status) const;
-  // The user calls are made as ("" without auth).
-  const std::string& user() const { return auth_.user(); }
   size_t size() const { return addresses_.size(); }
   // Called (outside the pool's lock, on the thread that reported the failure) after each
   // switch to another endpoint, so that long calls still bound to the old one can move too.

@@ -40,8 +40,8 @@ absl::StatusOr<LeaseKeeper::Grant> LeaseKeeper::GrantOnce(int64_t ttl_seconds,
     bool stale_token = endpoints_.StaleToken(status);
     endpoints_.Failed(endpoint.index, status);
     if (stale_token) {
-      return absl::UnavailableError(
-          absl::StrCat(endpoint.address, ": ", status.ToString(), " (logging in again)"));
+      return absl::UnauthenticatedError(
+          absl::StrCat(endpoint.address, ": ", status.message(), " (logging in again)"));
     }
     return absl::Status(status.code(), absl::StrCat(endpoint.address, ": ", status.message()));
   }

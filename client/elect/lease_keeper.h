@@ -36,7 +36,7 @@ class LeaseKeeper {
   // One LeaseGrant attempt on the current endpoint, bounded by `timeout`. A refusal of our user
   // (EndpointPool::Refused) comes back as the server sent it. On a retryable error the next
   // endpoint becomes current for the next attempt; a stale token is dropped and comes back as
-  // UNAVAILABLE (the next attempt logs in again).
+  // UNAUTHENTICATED (the next attempt logs in again).
   absl::StatusOr<Grant> GrantOnce(int64_t ttl_seconds, absl::Duration timeout);
 
   // Starts renewing `lease` in a thread; pushes kRenewed per successful keep-alive, and
