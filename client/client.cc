@@ -35,7 +35,9 @@ std::chrono::milliseconds RetryBackoff(int attempt) {
 }
 
 Client::Client(ClientOptions options)
-    : options_(std::move(options)), pool_(options_.endpoints, options_.tls) {}
+    : options_(std::move(options)),
+      pool_(options_.endpoints, options_.tls),
+      auth_(options_.user, options_.password, options_.request_timeout) {}
 
 Client::~Client() = default;
 
@@ -75,10 +77,10 @@ absl::Status Client::Invoke(Retry retry, std::chrono::milliseconds timeout,
     }
     absl::Status status = FromGrpc(attempt(pinned, &context));
     if (status.ok()) return status;
-    // A token the server no longer knows (restart, expiry): log in again once, as clientv3.
-    if (status.message() == "etcdserver: invalid auth token" && !relogged_in) {
+    // A token the server no longer takes (restart, expiry): log in again once, as clientv3.
+    if (auth_.NeedsNewLogin(status) && !relogged_in) {
       relogged_in = true;
-      DropToken();
+      auth_.Drop();
       continue;
     }
     if (status.code() != absl::StatusCode::kUnavailable) return status;

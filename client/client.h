@@ -20,11 +20,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client/auth_token.h"
 #include "client/endpoint_pool.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "proto/etcd_keys.h"
@@ -181,18 +181,15 @@ class Client {
     return Invoke(retry, options_.request_timeout, attempt);
   }
 
-  // client_auth.cc: logs in on `channel` unless a token is held (or auth is off there), then
-  // adds the token to `context`.
+  // Adds the login token to `context` (logging in over `channel` first when none is held).
   absl::Status Authorize(const std::shared_ptr<grpc::Channel>& channel,
-                         grpc::ClientContext* context);
-  // Forgets the token (the server no longer knows it); the next call logs in again.
-  void DropToken();
+                         grpc::ClientContext* context) {
+    return auth_.Authorize(channel, context);
+  }
 
   const ClientOptions options_;
   EndpointPool pool_;
-  std::mutex token_mu_;
-  std::string token_;      // guarded by token_mu_
-  bool auth_off_ = false;  // guarded by token_mu_: the server said auth is not enabled
+  AuthToken auth_;
 };
 
 // Backoff before retry number `attempt` (0-based): 25 ms doubling up to 1 s, with jitter.

@@ -1,4 +1,4 @@
-// Client's auth: logging in and carrying the token (as clientv3 does), and the Auth service's
+// Client's auth: logging in on demand (the token itself is AuthToken's), and the Auth service's
 // calls (see client.h).
 #include "client/client.h"
 #include "client/kv_client.h"
@@ -6,36 +6,6 @@
 namespace quorum::client {
 
 using namespace etcdserverpb;  // the API's many message types
-
-absl::Status Client::Authorize(const std::shared_ptr<grpc::Channel>& channel,
-                               grpc::ClientContext* context) {
-  if (options_.user.empty()) return absl::OkStatus();
-  std::lock_guard<std::mutex> lock(token_mu_);
-  if (token_.empty() && !auth_off_) {
-    grpc::ClientContext login;
-    login.set_deadline(std::chrono::system_clock::now() + options_.request_timeout);
-    AuthenticateRequest request;
-    request.set_name(options_.user);
-    request.set_password(options_.password);
-    AuthenticateResponse response;
-    absl::Status s = FromGrpc(Auth::NewStub(channel)->Authenticate(&login, request, &response));
-    if (s.message() == "etcdserver: authentication is not enabled") {
-      auth_off_ = true;
-    } else if (!s.ok()) {
-      return s;
-    } else {
-      token_ = response.token();
-    }
-  }
-  if (!token_.empty()) context->AddMetadata("token", token_);
-  return absl::OkStatus();
-}
-
-void Client::DropToken() {
-  std::lock_guard<std::mutex> lock(token_mu_);
-  token_.clear();
-  auth_off_ = false;
-}
 
 absl::Status Client::Login() {
   if (options_.user.empty()) return absl::OkStatus();

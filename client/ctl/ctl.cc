@@ -137,15 +137,12 @@ std::unique_ptr<client::Client> CtlContext::ClientFor(std::vector<std::string> e
   options.request_timeout = CommandTimeout();
   options.tls = Tls();
   // Auth: --user name[:password] (or --password); etcdctl asks for a missing password.
-  if (!flags_.user.empty()) {
-    options.user = flags_.user;
-    options.password = flags_.password;
-    if (auto colon = flags_.user.find(':'); colon != std::string::npos) {
-      options.user = flags_.user.substr(0, colon);
-      options.password = flags_.user.substr(colon + 1);
-    } else if (flags_.password.empty()) {
-      std::getline(std::cin, options.password);
-    }
+  client::UserFlags user = client::ParseUserFlags(flags_.user, flags_.password);
+  options.user = user.user;
+  if (user.password.has_value()) {
+    options.password = *user.password;
+  } else if (!user.user.empty()) {
+    std::getline(std::cin, options.password);
   }
   return std::make_unique<client::Client>(std::move(options));
 }

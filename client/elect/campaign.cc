@@ -1,11 +1,32 @@
 #include "client/elect/campaign.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "proto/etcd_keys.h"
 
 namespace quorum::elect {
+namespace {
+
+// A watch the server refuses at creation comes back cancelled, with the gRPC error's text as
+// its reason (etcd: "rpc error: code = PermissionDenied desc = etcdserver: permission denied").
+// Returns that error, or OK for a reason that is not a refusal (compaction, none).
+absl::Status WatchRefusal(const std::string& reason) {
+  const std::string kDesc = " desc = ";
+  size_t desc = reason.find(kDesc);
+  if (desc == std::string::npos) return absl::OkStatus();
+  std::string message = reason.substr(desc + kDesc.size());
+  for (auto [name, code] :
+       {std::pair{"code = PermissionDenied", absl::StatusCode::kPermissionDenied},
+        std::pair{"code = Unauthenticated", absl::StatusCode::kUnauthenticated},
+        std::pair{"code = InvalidArgument", absl::StatusCode::kInvalidArgument}}) {
+    if (absl::StrContains(reason.substr(0, desc), name)) return absl::Status(code, message);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 Campaign::Campaign(EndpointPool& endpoints, CampaignSettings settings, EventQueue& events,
                    StateLog& log)
@@ -42,7 +63,8 @@ absl::StatusOr<T> Campaign::WithRetries(
       grpc::ClientContext context;
       CallScope scope(cancellation_, &context);
       if (!scope.entered()) return absl::CancelledError("campaign stopped");
-      result = call(endpoint, context);
+      absl::Status authorized = endpoints_.Authorize(endpoint, &context);
+      result = authorized.ok() ? call(endpoint, context) : absl::StatusOr<T>(authorized);
     }
     if (cancellation_.cancelled()) return absl::CancelledError("campaign stopped");
     // Interrupted to move to the endpoint that is now current: go there at once.
@@ -50,11 +72,15 @@ absl::StatusOr<T> Campaign::WithRetries(
         endpoints_.Current().index != endpoint.index) {
       continue;
     }
-    if (result.ok() || !IsRetryable(result.status())) return result;
+    if (result.ok() || !endpoints_.MayPassLater(result.status())) return result;
+    bool stale_token = endpoints_.StaleToken(result.status());
     bool moved = endpoints_.Failed(endpoint.index, result.status());
-    if (!failing || moved) {
+    if (!failing || moved || stale_token) {
       log_.Line(absl::StrCat("campaign call failed: ", endpoint.address, ": ",
-                             result.status().ToString(), moved ? " (trying next endpoint)" : ""));
+                             result.status().ToString(),
+                             moved         ? " (trying next endpoint)"
+                             : stale_token ? " (logging in again)"
+                                           : ""));
     }
     failing = true;
     if (!cancellation_.Pause(absl::ToChronoNanoseconds(settings_.call_timeout / 2))) {
@@ -69,6 +95,7 @@ void Campaign::Run(int64_t lease) {
   auto fail = [&](const absl::Status& status, const std::string& what) {
     if (status.code() == absl::StatusCode::kCancelled) return;
     Event::Kind kind = status.code() == absl::StatusCode::kNotFound ? Event::Kind::kLeaseLost
+                       : endpoints_.Refused(status)                 ? Event::Kind::kRefused
                                                                     : Event::Kind::kKeyLost;
     events_.Push({.kind = kind, .key = key, .detail = absl::StrCat(what, ": ", status.ToString())});
   };
@@ -214,7 +241,13 @@ absl::StatusOr<bool> Campaign::WaitDeleted(const EndpointPool::Endpoint& endpoin
     etcdserverpb::WatchResponse response;
     while (!deleted && stream->Read(&response)) {
       if (response.canceled()) {
-        // Compacted past our revision, or the server dropped the watch: read again.
+        // Refused (our token, our permissions): that error. Otherwise compacted past our
+        // revision, or the server dropped the watch: read again.
+        if (absl::Status refused = WatchRefusal(response.cancel_reason()); !refused.ok()) {
+          context.TryCancel();
+          stream->Finish();
+          return refused;
+        }
         cancelled_by_server = true;
         break;
       }

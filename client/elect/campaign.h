@@ -46,7 +46,8 @@ class Campaign {
 
   // Campaigns with `lease` in a thread: pushes kStandby each time it starts waiting for another
   // key, kElected once no older key is left, then kKeyLost if its key goes away; kLeaseLost if
-  // the server no longer knows the lease. REQUIRES: not running.
+  // the server no longer knows the lease; kRefused if the cluster refuses our user (no
+  // permission on the election's keys, bad credentials). REQUIRES: not running.
   void Start(int64_t lease);
   // Stops the campaign thread (cancelling a call in flight) and joins it. The key stays: it
   // goes with the lease.
@@ -68,8 +69,10 @@ class Campaign {
   };
 
   void Run(int64_t lease);
-  // Runs `call` on the current endpoint until it succeeds, fails for good, or the campaign is
-  // stopped; moves to the next endpoint after each retryable failure.
+  // Runs `call` (with the login token) on the current endpoint until it succeeds, fails for
+  // good, or the campaign is stopped; moves to the next endpoint after each retryable failure
+  // and logs in again when the token is stale. A login runs outside the cancellable call, so
+  // Stop() may wait for one (bounded by the call timeout).
   template <typename T>
   absl::StatusOr<T> WithRetries(const std::function<absl::StatusOr<T>(const EndpointPool::Endpoint&,
                                                                       grpc::ClientContext&)>& call);

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "proto/etcd_errors.h"
 
 namespace quorum::elect {
 namespace {
@@ -17,7 +19,9 @@ constexpr auto kCommandPollInterval = std::chrono::milliseconds(100);
 Elector::Elector(Options options, StateLog& log)
     : options_(std::move(options)),
       log_(log),
-      endpoints_(options_.endpoints, options_.tls),
+      // A login is one more call: it gets the same bound as the others.
+      endpoints_(options_.endpoints, options_.tls, options_.user, options_.password,
+                 options_.retry_period),
       keeper_(endpoints_, options_.retry_period, events_, log_),
       campaign_(endpoints_,
                 {.election = options_.election,
@@ -38,16 +42,21 @@ Elector::~Elector() {
 
 int Elector::Run() {
   log_.Line(absl::StrFormat(
-      "started election=%s endpoints=%s lease-duration=%s renew-deadline=%s retry-period=%s%s",
+      "started election=%s endpoints=%s lease-duration=%s renew-deadline=%s retry-period=%s%s%s",
       options_.election, absl::StrJoin(options_.endpoints, ","),
       absl::FormatDuration(options_.lease_duration), absl::FormatDuration(options_.renew_deadline),
       absl::FormatDuration(options_.retry_period),
+      options_.user.empty() ? "" : " user=" + options_.user,
       command_.empty() ? "" : " command=" + absl::StrJoin(options_.command, " ")));
   while (true) {
-    std::optional<LeaseKeeper::Grant> grant = AcquireLease();
-    if (!grant.has_value()) {
+    absl::StatusOr<LeaseKeeper::Grant> grant = AcquireLease();
+    if (grant.status().code() == absl::StatusCode::kCancelled) {
       log_.Line("resigned");
       return 0;
+    }
+    if (!grant.ok()) {
+      refusal_ = "granting a lease: " + grant.status().ToString();
+      return Refused();
     }
     Outcome outcome = CampaignWith(*grant);
     campaign_.Stop();
@@ -66,6 +75,9 @@ int Elector::Run() {
       case Outcome::kCommandExited:
         log_.Line("resigned: " + lease_note);
         return exit_code_;
+      case Outcome::kRefused:
+        log_.Line("resigned: " + lease_note);
+        return Refused();
       case Outcome::kStartOver:
         log_.Line("campaigning again: " + lease_note);
         // A short pause keeps a persistent failure from spinning.
@@ -78,16 +90,36 @@ int Elector::Run() {
   }
 }
 
-std::optional<LeaseKeeper::Grant> Elector::AcquireLease() {
+absl::StatusOr<LeaseKeeper::Grant> Elector::AcquireLease() {
   bool failing = false;
   while (true) {
     absl::StatusOr<LeaseKeeper::Grant> grant =
         keeper_.GrantOnce(options_.LeaseTtlSeconds(), options_.retry_period);
-    if (grant.ok()) return *grant;
-    if (!failing) log_.Line("lease grant failed: " + grant.status().ToString());
+    if (grant.ok() || endpoints_.Refused(grant.status())) return grant;
+    // Each new login is worth a line; other failures only when they start.
+    if (!failing || grant.status().code() == absl::StatusCode::kUnauthenticated) {
+      log_.Line("lease grant failed: " + grant.status().ToString());
+    }
     failing = true;
-    if (ShutdownWithin(options_.retry_period / 2)) return std::nullopt;
+    if (ShutdownWithin(options_.retry_period / 2)) return absl::CancelledError("shutdown");
   }
+}
+
+int Elector::Refused() {
+  // A wrong user or password, or a role without the election's keys: retrying would only hide
+  // the mistake, so say what to fix and stop.
+  std::string fix;
+  if (options_.user.empty()) {
+    // Without a token a member runs calls as the client certificate's CN, if any.
+    fix = "the cluster has auth enabled: give --user";
+  } else if (absl::StrContains(refusal_, ErrAuthFailed().message())) {
+    fix = "check --user and --password";
+  } else {
+    fix = absl::StrFormat("user %s needs read and write permission on the prefix %s/",
+                          options_.user, options_.election);
+  }
+  log_.Line(absl::StrFormat("refused: %s; %s; exiting", refusal_, fix));
+  return kExitRefused;
 }
 
 bool Elector::ShutdownWithin(absl::Duration duration) {
@@ -165,6 +197,10 @@ Elector::Outcome Elector::CampaignWith(const LeaseKeeper::Grant& grant) {
         revision_ = event->revision;
         MaybeActivate();
         break;
+      case Event::Kind::kRefused:
+        if (active_) StepDown(event->detail);
+        refusal_ = event->detail;
+        return Outcome::kRefused;
       case Event::Kind::kLeaseLost:
       case Event::Kind::kKeyLost:
         if (active_) {

@@ -23,6 +23,10 @@
 
 namespace quorum::elect {
 
+// The exit code when the cluster refuses the configured user (EndpointPool::Refused): no
+// permission on the election's keys, a wrong name or password, or auth on and no --user.
+inline constexpr int kExitRefused = 3;
+
 class Elector {
  public:
   Elector(Options options, StateLog& log);
@@ -32,18 +36,22 @@ class Elector {
 
   // Campaigns, acts while elected, steps down and campaigns again, until a kShutdown event
   // (then it resigns: stops the command and revokes its lease) or until the command exits by
-  // itself (then it resigns too). Returns the exit code for the process: 0 after a shutdown,
-  // the command's exit code when it exited.
+  // itself (then it resigns too), or until the cluster refuses its user (then it stops the
+  // command and gives up: retrying cannot help). Returns the exit code for the process: 0 after
+  // a shutdown, the command's exit code when it exited, kExitRefused when refused.
   int Run();
 
   // Where the signal handler thread reports SIGTERM/SIGINT.
   EventQueue& events() { return events_; }
 
  private:
-  enum class Outcome { kStartOver, kShutdown, kCommandExited };
+  enum class Outcome { kStartOver, kShutdown, kCommandExited, kRefused };
 
-  // Grants a lease, retrying until it works or a shutdown arrives (nullopt).
-  std::optional<LeaseKeeper::Grant> AcquireLease();
+  // Grants a lease, retrying until it works, a shutdown arrives (CANCELLED), or the cluster
+  // refuses our user (that error).
+  absl::StatusOr<LeaseKeeper::Grant> AcquireLease();
+  // Logs why the cluster refused us (refusal_) and what to fix; returns kExitRefused.
+  int Refused();
   // One campaign with one lease, until it ends.
   Outcome CampaignWith(const LeaseKeeper::Grant& grant);
   // When the campaign has been won and the last renewal is recent enough, become active.
@@ -70,6 +78,7 @@ class Elector {
   std::string key_;
   int64_t revision_ = 0;
   int exit_code_ = 0;
+  std::string refusal_;  // why the cluster refused us (Outcome::kRefused)
 };
 
 }  // namespace quorum::elect

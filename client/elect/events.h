@@ -33,6 +33,7 @@ struct Event {
     kStandby,    // our key is in place behind `key` (the member we wait for)
     kElected,    // no key older than ours is left: key and revision are ours
     kKeyLost,    // our key was deleted (or never created): detail says why
+    kRefused,    // the cluster refuses our user for good (EndpointPool::Refused): detail says why
     kShutdown,   // SIGTERM or SIGINT
   };
   Kind kind;

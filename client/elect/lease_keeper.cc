@@ -31,10 +31,18 @@ absl::StatusOr<LeaseKeeper::Grant> LeaseKeeper::GrantOnce(int64_t ttl_seconds,
   context.set_deadline(DeadlineAfter(timeout));
   Grant grant;
   grant.renewal = RenewalSentNow();
-  absl::Status status = FromGrpc(stub->LeaseGrant(&context, request, &response));
+  absl::Status status = endpoints_.Authorize(endpoint, &context);
+  if (status.ok()) status = FromGrpc(stub->LeaseGrant(&context, request, &response));
   if (status.ok() && !response.error().empty()) status = absl::UnknownError(response.error());
   if (!status.ok()) {
+    if (endpoints_.Refused(status)) return status;
+    // Judged before Failed(), which may drop the token that the judgement looks at.
+    bool stale_token = endpoints_.StaleToken(status);
     endpoints_.Failed(endpoint.index, status);
+    if (stale_token) {
+      return absl::UnauthenticatedError(
+          absl::StrCat(endpoint.address, ": ", status.message(), " (logging in again)"));
+    }
     return absl::Status(status.code(), absl::StrCat(endpoint.address, ": ", status.message()));
   }
   grant.lease = response.id();
@@ -77,12 +85,20 @@ void LeaseKeeper::RenewLoop(int64_t lease) {
       events_.Push({.kind = Event::Kind::kLeaseLost,
                     .detail = absl::StrCat("lease lost: ", ttl.status().message())});
       return;
+    } else if (endpoints_.Refused(ttl.status())) {
+      events_.Push({.kind = Event::Kind::kRefused,
+                    .detail = absl::StrCat("renewing the lease: ", ttl.status().ToString())});
+      return;
     } else {
+      bool stale_token = endpoints_.StaleToken(ttl.status());
       bool moved = endpoints_.Failed(endpoint.index, ttl.status());
-      // One line when renewals start failing and one per endpoint switch, not one per try.
-      if (!failing || moved) {
+      // One line when renewals start failing and one per endpoint switch or new login, not one
+      // per try.
+      if (!failing || moved || stale_token) {
         log_.Line(absl::StrCat("renewal failed: ", endpoint.address, ": ", ttl.status().ToString(),
-                               moved ? " (trying next endpoint)" : ""));
+                               moved         ? " (trying next endpoint)"
+                               : stale_token ? " (logging in again)"
+                                             : ""));
       }
       failing = true;
       // Retry sooner than a full period so that a dead member costs little of the deadline.
@@ -102,6 +118,7 @@ absl::StatusOr<int64_t> LeaseKeeper::RenewOnce(int64_t lease,
   context.set_deadline(DeadlineAfter(retry_period_));
   CallScope scope(cancellation_, &context);
   if (!scope.entered()) return absl::CancelledError("stopped");
+  if (absl::Status s = endpoints_.Authorize(endpoint, &context); !s.ok()) return s;
   // One request per stream: each renewal is then bounded by its own deadline and goes to
   // whichever endpoint is current, at the cost of one stream setup per retry period.
   auto stream = stub->LeaseKeepAlive(&context);
@@ -128,9 +145,13 @@ absl::Status LeaseKeeper::Revoke(int64_t lease, absl::Duration timeout) {
     etcdserverpb::LeaseRevokeResponse response;
     grpc::ClientContext context;
     context.set_deadline(DeadlineAfter(timeout));
-    last = FromGrpc(stub->LeaseRevoke(&context, request, &response));
+    last = endpoints_.Authorize(endpoint, &context);
+    if (last.ok()) last = FromGrpc(stub->LeaseRevoke(&context, request, &response));
     if (last.ok() || last.code() == absl::StatusCode::kNotFound) return absl::OkStatus();
-    if (!endpoints_.Failed(endpoint.index, last)) break;
+    // Failed() moves on from a failing member, or drops a stale token for the next try.
+    bool again = endpoints_.MayPassLater(last);
+    endpoints_.Failed(endpoint.index, last);
+    if (!again) break;
   }
   return last;
 }

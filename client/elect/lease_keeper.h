@@ -33,20 +33,24 @@ class LeaseKeeper {
     int64_t lease = 0;
     Renewal renewal;
   };
-  // One LeaseGrant attempt on the current endpoint, bounded by `timeout`. On a retryable error
-  // the next endpoint becomes current for the next attempt.
+  // One LeaseGrant attempt on the current endpoint, bounded by `timeout`. A refusal of our user
+  // (EndpointPool::Refused) comes back as the server sent it. On a retryable error the next
+  // endpoint becomes current for the next attempt; a stale token is dropped and comes back as
+  // UNAUTHENTICATED (the next attempt logs in again).
   absl::StatusOr<Grant> GrantOnce(int64_t ttl_seconds, absl::Duration timeout);
 
   // Starts renewing `lease` in a thread; pushes kRenewed per successful keep-alive, and
-  // kLeaseLost (then stops) when the server answers that the lease has expired or is unknown.
+  // kLeaseLost (then stops) when the server answers that the lease has expired or is unknown,
+  // kRefused (then stops) when the cluster refuses our user (e.g. a new login fails).
   // REQUIRES: not running.
   void Start(int64_t lease);
   // Stops renewing; returns once the renewal thread has ended (an attempt in flight is
   // cancelled).
   void Stop();
 
-  // Revokes `lease`, trying each endpoint at most once, each try bounded by `timeout`. A lease the
-  // server does not know counts as revoked.
+  // Revokes `lease` in at most one try per endpoint (moving on from failing members, logging in
+  // again after a stale token), each bounded by `timeout`. A lease the server does not know
+  // counts as revoked.
   absl::Status Revoke(int64_t lease, absl::Duration timeout);
 
  private:

@@ -3,7 +3,8 @@
 // take over when it dies or loses the cluster.
 //   quorum-elect --endpoints 10.0.0.1:2379,10.0.0.2:2379 my-service -- ./serve --port 8080
 // Exits 0 after SIGTERM/SIGINT (having stopped the command and revoked its lease), with the
-// command's status when the command exits by itself, 2 on bad flags.
+// command's status when the command exits by itself, 2 on bad flags, 3 when the cluster refuses
+// its user (kExitRefused).
 #include <signal.h>
 
 #include <atomic>

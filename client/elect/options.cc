@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/auth_token.h"
 
 namespace quorum::elect {
 namespace {
@@ -125,6 +126,10 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
                "disable transport security for client connections");
   app.add_flag("--insecure-skip-tls-verify", options.tls.insecure_skip_verify,
                "skip server certificate verification");
+  std::string user_flag, password_flag;
+  app.add_option("--user", user_flag, "username[:password] for authentication");
+  app.add_option("--password", password_flag,
+                 "password for authentication (then --user is the whole name)");
   app.add_option("--id", options.id, "Names this member in log lines (default: host-pid)");
   app.add_option("--value", options.value,
                  "The value stored in the election key, seen by observers (default: the id)");
@@ -140,6 +145,15 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   // The endpoints lose their scheme below; an https:// one asks for TLS everywhere.
   if (absl::StrContains(endpoints, "https://")) options.tls.insecure_transport = false;
   if (absl::Status s = client::LoadTlsFiles(options.tls); !s.ok()) return s;
+  client::UserFlags user = client::ParseUserFlags(user_flag, password_flag);
+  if (!user.user.empty() && !user.password.has_value()) {
+    // etcdctl would ask on the terminal; a service manager has none to answer it.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--user ", user.user, ": no password given; quorum-elect does not ask for one: use --user ",
+        user.user, ":PASSWORD or --password"));
+  }
+  options.user = user.user;
+  options.password = user.password.value_or("");
   auto parsed_endpoints = ParseEndpoints(endpoints);
   if (!parsed_endpoints.ok()) return parsed_endpoints.status();
   options.endpoints = *std::move(parsed_endpoints);

@@ -30,6 +30,10 @@ struct Options {
   // --cacert, --cert, --key, --insecure-transport, --insecure-skip-tls-verify (etcdctl's
   // flags), files loaded. An https:// endpoint turns TLS on for all endpoints.
   client::TlsOptions tls;
+  // --user name[:password] and --password (etcdctl's flags): with a user, every call carries the
+  // token of its login. Empty: no auth.
+  std::string user;
+  std::string password;
 
   // The lease TTL asked of the server: the lease duration in whole seconds.
   int64_t LeaseTtlSeconds() const { return absl::ToInt64Seconds(lease_duration); }

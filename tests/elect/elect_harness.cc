@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
@@ -13,12 +14,57 @@ namespace quorum::testing {
 
 std::string ElectPath() { return QUORUM_ELECT_PATH; }
 
+TestCertificates::TestCertificates(const std::vector<std::string>& members) {
+  Run({"ca", dir()});
+  for (const auto& m : members) {
+    Run({"server", dir(), m});
+    Run({"peer", dir(), m + "-peer"});
+  }
+}
+
+void TestCertificates::AddClient(const std::string& name) { Run({"client", dir(), name}); }
+
+void TestCertificates::Run(std::vector<std::string> args) {
+  args.insert(args.begin(), QUORUM_CERTS_SCRIPT);
+  ChildProcess script(args, dir() + "/certs.log");
+  std::optional<int> code = script.WaitExit(std::chrono::seconds(30));
+  if (code != 0) throw std::runtime_error("certs.sh " + args[1] + " failed:\n" + script.Log());
+}
+
+client::TlsOptions TestCertificates::ClientTls(const std::string& name) const {
+  client::TlsOptions tls;
+  tls.ca_file = Ca();
+  if (!name.empty()) {
+    tls.cert_file = Cert(name);
+    tls.key_file = Key(name);
+  }
+  if (absl::Status s = client::LoadTlsFiles(tls); !s.ok()) {
+    throw std::runtime_error("client TLS files: " + s.ToString());
+  }
+  return tls;
+}
+
+std::vector<std::string> TestCertificates::ClientFlags(const std::string& name) const {
+  return {"--cacert", Ca(), "--cert", Cert(name), "--key", Key(name)};
+}
+
 ServerCluster::ServerCluster(int members) : specs_(LoopbackCluster(members)) {
   const char* server = std::getenv("QUORUM_ELECT_TEST_SERVER");
   server_ = server != nullptr && *server != '\0' ? server : QuorumdPath();
   processes_.resize(specs_.size());
   for (const auto& s : specs_) {
     clients_.push_back(std::make_unique<client::KvClient>(s.Endpoint(), std::chrono::seconds(2)));
+  }
+}
+
+ServerCluster::ServerCluster(int members, const TestCertificates& certs,
+                             const std::string& harness_client)
+    : ServerCluster(members) {
+  certs_ = &certs;
+  clients_.clear();
+  for (const auto& s : specs_) {
+    clients_.push_back(std::make_unique<client::KvClient>(
+        "https://" + s.Endpoint(), std::chrono::seconds(2), certs.ClientTls(harness_client)));
   }
 }
 
@@ -43,6 +89,18 @@ void ServerCluster::RestartAll() {
     if (Running(i)) continue;
     auto args = QuorumdArgs(specs_[i], specs_, dir_.path() + "/" + specs_[i].name);
     args[0] = server_;
+    if (certs_ != nullptr) {
+      // Every URL (listen, advertise, initial cluster) becomes https://.
+      for (auto& arg : args) arg = absl::StrReplaceAll(arg, {{"http://", "https://"}});
+      const std::string& name = specs_[i].name;
+      std::vector<std::string> tls = {
+          "--cert-file",        certs_->Cert(name),          "--key-file",
+          certs_->Key(name),    "--trusted-ca-file",         certs_->Ca(),
+          "--client-cert-auth", "--peer-cert-file",          certs_->Cert(name + "-peer"),
+          "--peer-key-file",    certs_->Key(name + "-peer"), "--peer-trusted-ca-file",
+          certs_->Ca(),         "--peer-client-cert-auth"};
+      args.insert(args.end(), tls.begin(), tls.end());
+    }
     processes_[i] =
         std::make_unique<ChildProcess>(args, dir_.path() + "/" + specs_[i].name + ".log");
   }
@@ -111,7 +169,8 @@ std::optional<absl::Time> StateLine::RenewalSent() const {
 
 ElectInstance::ElectInstance(const std::string& id, const std::string& election,
                              const std::string& endpoints, const std::string& log_dir,
-                             std::vector<std::string> command, ElectTimings timings)
+                             std::vector<std::string> command, ElectTimings timings,
+                             std::vector<std::string> flags)
     : id_(id) {
   std::vector<std::string> argv = {ElectPath(),
                                    "--id",
@@ -123,8 +182,9 @@ ElectInstance::ElectInstance(const std::string& id, const std::string& election,
                                    "--renew-deadline",
                                    timings.renew_deadline,
                                    "--retry-period",
-                                   timings.retry_period,
-                                   election};
+                                   timings.retry_period};
+  for (auto& f : flags) argv.push_back(std::move(f));
+  argv.push_back(election);
   if (!command.empty()) {
     argv.push_back("--");
     for (auto& c : command) argv.push_back(std::move(c));

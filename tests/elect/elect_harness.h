@@ -1,6 +1,7 @@
 // Test harness for quorum-elect: a 3-member server cluster on loopback whose members can be
-// killed, frozen (SIGSTOP) and thawed by PID, quorum-elect instances as child processes, and a
-// parser for their timestamped state lines. Used by tests/elect/elect_process_test.cc.
+// killed, frozen (SIGSTOP) and thawed by PID, optionally with client and peer mutual TLS from
+// certificates made here; quorum-elect instances as child processes, and a parser for their
+// timestamped state lines. Used by tests/elect/elect_process_test.cc and elect_auth_test.cc.
 // The cluster runs quorumd by default; QUORUM_ELECT_TEST_SERVER=/usr/bin/etcd runs the same
 // tests against etcd 3.4, the reference the tool must work with.
 #ifndef QUORUM_TESTS_ELECT_ELECT_HARNESS_H_
@@ -15,15 +16,44 @@
 
 #include "absl/time/time.h"
 #include "client/kv_client.h"
+#include "client/tls_options.h"
 #include "tests/support/process.h"
 
 namespace quorum::testing {
+
+// A CA and certificates signed by it, made with deploy/certs.sh in a fresh directory: for each
+// member a server certificate (SANs 127.0.0.1 and localhost) and a peer certificate, and client
+// certificates on demand. Files are "<dir>/<name>.pem" and "<dir>/<name>-key.pem".
+class TestCertificates {
+ public:
+  // Throws if openssl fails.
+  explicit TestCertificates(const std::vector<std::string>& members);
+  const std::string& dir() const { return dir_.path(); }
+  std::string Ca() const { return dir() + "/ca.pem"; }
+  std::string Cert(const std::string& name) const { return dir() + "/" + name + ".pem"; }
+  std::string Key(const std::string& name) const { return dir() + "/" + name + "-key.pem"; }
+  // A client certificate whose CN is `name`.
+  void AddClient(const std::string& name);
+  // Client TLS options trusting the CA, with `name`'s certificate (none if empty), files loaded.
+  client::TlsOptions ClientTls(const std::string& name) const;
+  // quorum-elect's and etcdctl's flags for the same.
+  std::vector<std::string> ClientFlags(const std::string& name) const;
+
+ private:
+  void Run(std::vector<std::string> args);
+  TempDir dir_;
+};
 
 // Members started from the etcd flag set of QuorumdArgs (which etcd takes as well). Unlike
 // TestCluster it exposes signals per member, which freezing the cluster needs.
 class ServerCluster {
  public:
+  // Plain http everywhere.
   explicit ServerCluster(int members);
+  // Client and peer mutual TLS (https:// URLs, --client-cert-auth, --peer-client-cert-auth)
+  // with certificates from `certs` (which must outlive the cluster) for members m1..mN; the
+  // cluster's own status checks use the client certificate `harness_client`.
+  ServerCluster(int members, const TestCertificates& certs, const std::string& harness_client);
   ~ServerCluster();
 
   int size() const { return static_cast<int>(specs_.size()); }
@@ -43,6 +73,7 @@ class ServerCluster {
  private:
   std::string server_;
   TempDir dir_;
+  const TestCertificates* certs_ = nullptr;
   std::vector<MemberSpec> specs_;
   std::vector<std::unique_ptr<ChildProcess>> processes_;
   std::vector<std::unique_ptr<client::KvClient>> clients_;
@@ -67,9 +98,10 @@ struct ElectTimings {
 // A quorum-elect child process.
 class ElectInstance {
  public:
+  // `flags` go before the election name (TLS, --user, ...).
   ElectInstance(const std::string& id, const std::string& election, const std::string& endpoints,
                 const std::string& log_dir, std::vector<std::string> command = {},
-                ElectTimings timings = ElectTimings());
+                ElectTimings timings = ElectTimings(), std::vector<std::string> flags = {});
   const std::string& id() const { return id_; }
   ChildProcess& process() { return *process_; }
 

@@ -48,6 +48,44 @@ TEST(ElectOptions, TlsFlagsAreEtcdctls) {
   EXPECT_NE(missing.status().message().find("--cacert"), std::string::npos);
 }
 
+TEST(ElectOptions, UserFlagsAreEtcdctls) {
+  auto none = Parse({"svc"});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->user, "");
+
+  auto joined = Parse({"--user", "elector:s3cret", "svc"});
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_EQ(joined->user, "elector");
+  EXPECT_EQ(joined->password, "s3cret");
+
+  // The name ends at the first colon; the password may hold more.
+  auto colons = Parse({"--user", "elector:a:b", "svc"});
+  ASSERT_TRUE(colons.ok()) << colons.status();
+  EXPECT_EQ(colons->user, "elector");
+  EXPECT_EQ(colons->password, "a:b");
+
+  // With --password, --user is taken whole, colon included (etcdctl 3.4).
+  auto separate = Parse({"--user", "team:elector", "--password", "pw", "svc"});
+  ASSERT_TRUE(separate.ok()) << separate.status();
+  EXPECT_EQ(separate->user, "team:elector");
+  EXPECT_EQ(separate->password, "pw");
+
+  // An empty password is a password.
+  auto empty = Parse({"--user", "elector:", "svc"});
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->user, "elector");
+  EXPECT_EQ(empty->password, "");
+}
+
+TEST(ElectOptions, UserWithoutPasswordIsRefusedInsteadOfAsked) {
+  auto options = Parse({"--user", "elector", "svc"});
+  ASSERT_FALSE(options.ok());
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(options.status().message().find("--user elector: no password"), std::string::npos)
+      << options.status();
+  EXPECT_NE(options.status().message().find("--password"), std::string::npos) << options.status();
+}
+
 TEST(ElectOptions, LeaseDurationMustExceedRenewDeadline) {
   auto options = Parse({"--lease-duration", "10s", "--renew-deadline", "10s", "svc"});
   ASSERT_FALSE(options.ok());
