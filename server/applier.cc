@@ -44,6 +44,23 @@ bool Applier::RejectedByNoSpace(const internalpb::InternalRequest& request) cons
   return state_.alarms->Has(etcdserverpb::NOSPACE) && GrowsDatabase(request);
 }
 
+bool Applier::RejectedByCorrupt(const internalpb::InternalRequest& request) const {
+  if (!state_.alarms->Has(etcdserverpb::CORRUPT)) return false;
+  // etcd's corrupt applier: the store is not trusted with writes, compactions or leases;
+  // reads, alarms (to disarm it) and auth go on.
+  switch (request.request_case()) {
+    case internalpb::InternalRequest::kPut:
+    case internalpb::InternalRequest::kDeleteRange:
+    case internalpb::InternalRequest::kTxn:
+    case internalpb::InternalRequest::kCompaction:
+    case internalpb::InternalRequest::kLeaseGrant:
+    case internalpb::InternalRequest::kLeaseRevoke:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool GrowsDatabase(const internalpb::InternalRequest& request) {
   switch (request.request_case()) {
     case internalpb::InternalRequest::kPut:
@@ -62,6 +79,8 @@ namespace {
 // member gives alike) but this member failing to apply it: its storage failed ("storage: ..."),
 // or it does not know the request type. Such an entry must not be skipped.
 bool CannotApplyHere(const absl::Status& status) {
+  // The CORRUPT alarm's refusal is a refusal like NOSPACE's, though etcd gives it DATA_LOSS.
+  if (status == ErrCorrupt()) return false;
   return absl::StartsWith(status.message(), "storage: ") ||
          status.code() == absl::StatusCode::kUnimplemented ||
          status.code() == absl::StatusCode::kDataLoss ||
@@ -195,6 +214,12 @@ ApplyResult Applier::ApplyRequest(const internalpb::InternalRequest& request,
   if (RejectedByNoSpace(request)) {
     ApplyResult rejected;
     rejected.status = ErrNoSpace();
+    if (auto s = store->MarkApplied(meta); !s.ok()) rejected.status = s;
+    return rejected;
+  }
+  if (RejectedByCorrupt(request)) {
+    ApplyResult rejected;
+    rejected.status = ErrCorrupt();
     if (auto s = store->MarkApplied(meta); !s.ok()) rejected.status = s;
     return rejected;
   }

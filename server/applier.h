@@ -82,6 +82,8 @@ class Applier {
                                 ApplyEffects* effects);
   // etcd's capped applier: while NOSPACE is raised, only requests that free space may write.
   bool RejectedByNoSpace(const internalpb::InternalRequest& request) const;
+  // etcd's corrupt applier: while CORRUPT is raised, writes, compactions and leases fail.
+  bool RejectedByCorrupt(const internalpb::InternalRequest& request) const;
   ApplyResult ApplyAlarm(const etcdserverpb::AlarmRequest& alarm, const storage::ApplyMeta& meta);
   ApplyResult ApplyLeaseGrant(const etcdserverpb::LeaseGrantRequest& grant,
                               const storage::ApplyMeta& meta);

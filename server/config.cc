@@ -189,11 +189,18 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   add("auto-compaction-retention", compaction_retention,
       "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.");
 
+  app.add_flag("--experimental-initial-corrupt-check", config.initial_corrupt_check,
+               "Enable to check data corruption before serving any client/peer traffic.")
+      ->envname(env("experimental-initial-corrupt-check"));
+  std::string corrupt_check_time = "0s";
+  add("experimental-corrupt-check-time", corrupt_check_time,
+      "Duration of time between cluster corruption check passes.");
+
   // Flags etcd accepts that change nothing here; taken so quorumd can stand in for etcd.
   std::string ignored;
-  for (const char* flag : {"logger", "log-outputs", "enable-v2", "pre-vote", "metrics",
-                           "strict-reconfig-check", "enable-pprof", "max-snapshots", "max-wals",
-                           "enable-grpc-gateway", "experimental-initial-corrupt-check"}) {
+  for (const char* flag :
+       {"logger", "log-outputs", "enable-v2", "pre-vote", "metrics", "strict-reconfig-check",
+        "enable-pprof", "max-snapshots", "max-wals", "enable-grpc-gateway"}) {
     app.add_option(std::string("--") + flag, ignored, "Accepted for etcd compatibility.")
         ->envname(env(flag))
         ->group("etcd compatibility (no effect)");
@@ -237,6 +244,13 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   }
   if (config.auth_token_ttl_seconds <= 0) {
     return absl::InvalidArgumentError("--auth-token-ttl must be > 0");
+  }
+
+  if (!absl::ParseDuration(corrupt_check_time, &config.corrupt_check_interval) ||
+      config.corrupt_check_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --experimental-corrupt-check-time \"", corrupt_check_time,
+                     "\" (want a duration such as 5m, or 0s to turn it off)"));
   }
 
   // Auto-compaction: a plain number is hours (periodic) or revisions (revision); periodic also

@@ -82,6 +82,11 @@ struct Config {
   // Auto-compaction (--auto-compaction-mode, --auto-compaction-retention): off when both
   // retentions are zero. Periodic: keep `auto_compaction_period` of history; revision: keep
   // `auto_compaction_revisions` revisions.
+  // Corruption checks: HashKV compared with the peers at start, and by the leader every
+  // `corrupt_check_interval` (zero: never).
+  bool initial_corrupt_check = false;
+  absl::Duration corrupt_check_interval = absl::ZeroDuration();
+
   std::string auto_compaction_mode = "periodic";
   absl::Duration auto_compaction_period = absl::ZeroDuration();
   int64_t auto_compaction_revisions = 0;

@@ -17,6 +17,7 @@
 #include "raft/fatal.h"
 #include "server/auto_compactor.h"
 #include "server/config.h"
+#include "server/corruption_check.h"
 #include "server/http/client_port.h"
 #include "server/http/http_face.h"
 #include "server/http/member_routes.h"
@@ -154,6 +155,17 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
+  // etcd checks its data against the peers' before serving anyone.
+  if (config->initial_corrupt_check) {
+    if (absl::Status s = quorum::server::CheckInitialHash(member->get(), config->peer_security);
+        !s.ok()) {
+      std::fprintf(stderr, "quorumd: %s\n", std::string(s.message()).c_str());
+      member->reset();
+      join_signal_waiter();
+      return 1;
+    }
+  }
+
   // The client URLs' sockets are ours: each connection goes to gRPC or to the HTTP face.
   auto port = quorum::server::http::ClientPort::Listen(config->listen_client_urls);
   if (!port.ok()) {
@@ -196,6 +208,13 @@ int Run(int argc, char** argv) {
   std::unique_ptr<quorum::server::AutoCompactor> compactor =
       quorum::server::StartAutoCompactor(*config, member->get());
 
+  std::unique_ptr<quorum::server::CorruptionMonitor> corruption_monitor;
+  if (config->corrupt_check_interval > absl::ZeroDuration()) {
+    corruption_monitor = std::make_unique<quorum::server::CorruptionMonitor>(
+        member->get(), config->peer_security, config->corrupt_check_interval);
+    corruption_monitor->Start();
+  }
+
   quorum::server::http::HttpFace face;
   quorum::server::http::AddMemberRoutes(face, member->get());
   (*port)->Start(server.get(), http_tls.get(),
@@ -212,6 +231,7 @@ int Run(int argc, char** argv) {
     spdlog::info("{}, shutting down", stop_reason);
   }
   if (compactor) compactor->Stop();
+  if (corruption_monitor) corruption_monitor->Stop();
   (*port)->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();

@@ -133,6 +133,9 @@ absl::Status Member::StartTransport() {
             return response;
           }});
   options.services.push_back(membership_peer_.get());
+  hash_peer_ =
+      std::make_unique<HashPeerService>([this](int64_t revision) { return HashKV(revision); });
+  options.services.push_back(hash_peer_.get());
   PeerTransport::Callbacks callbacks;
   callbacks.deliver = [this](raftpb::Message m) {
     if (driver_) driver_->Step(std::move(m));

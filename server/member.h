@@ -27,6 +27,7 @@
 #include "server/applier.h"
 #include "server/bootstrap.h"
 #include "server/config.h"
+#include "server/corruption_check.h"
 #include "server/id_generator.h"
 #include "server/lease_forwarder.h"
 #include "server/lessor.h"
@@ -225,6 +226,7 @@ class Member final : public MemberApi {
   std::vector<etcdserverpb::Member> joining_peers_;
   // Served on the peer server (stopped with the transport, before this goes).
   std::unique_ptr<MembershipPeerService> membership_peer_;
+  std::unique_ptr<HashPeerService> hash_peer_;
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<RaftDriver> driver_;
   std::unique_ptr<StagingWorker> background_ = std::make_unique<StagingWorker>();

@@ -41,6 +41,8 @@ absl::StatusOr<etcdserverpb::HashKVResponse> Member::HashKV(int64_t revision) co
   if (!hash.ok()) return hash.status();
   etcdserverpb::HashKVResponse response;
   *response.mutable_header() = CurrentHeader();
+  // The revision the store was at when hashing began (etcd's), not one a write made since.
+  response.mutable_header()->set_revision(hash->revision);
   response.set_hash(hash->hash);
   response.set_compact_revision(hash->compact_revision);
   return response;
