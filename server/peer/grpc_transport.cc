@@ -128,6 +128,7 @@ class GrpcPeerTransport final : public PeerTransport {
   }
 
   Stats GetStats() const override { return counters_.Read(); }
+  std::vector<PeerTraffic> GetPeerTraffic() const override { return counters_.ReadTraffic(); }
 
   void Stop() override {
     absl::MutexLock stop_lock(&stop_mu_);

@@ -119,6 +119,15 @@ class PeerTransport {
   };
   // Not pure, so that test doubles of the transport need not count.
   virtual Stats GetStats() const { return {}; }
+
+  // Bytes of Raft messages sent to and received from each peer since Start (metrics), for
+  // every peer that exchanged any. Snapshot transfers are not included.
+  struct PeerTraffic {
+    uint64_t peer = 0;
+    uint64_t sent_bytes = 0;
+    uint64_t received_bytes = 0;
+  };
+  virtual std::vector<PeerTraffic> GetPeerTraffic() const { return {}; }
 };
 
 // Reads a staged snapshot file written by the transport, one chunk at a time.
