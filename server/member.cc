@@ -146,6 +146,9 @@ absl::Status Member::StartTransport() {
               }});
   options.services.push_back(lease_forwarder_->service());
   options.is_removed = [this](uint64_t id) { return membership_->IsRemoved(id); };
+  options.round_trip = [this](uint64_t peer, std::chrono::nanoseconds rtt) {
+    metrics_->PeerRoundTrip(peer, std::chrono::duration<double>(rtt).count());
+  };
   membership_peer_ = std::make_unique<MembershipPeerService>(MembershipPeerService::Callbacks{
       .promote = [this](uint64_t id, absl::Time deadline,
                         ProposalDone done) { PromoteAsLeader(id, deadline, std::move(done)); },

@@ -22,6 +22,8 @@
 //   etcd_mvcc_db_total_size_in_bytes             gauge: RocksDB files and memtables
 //   etcd_mvcc_db_total_size_in_use_in_bytes      gauge: RocksDB's estimate of live data
 //   etcd_debugging_mvcc_keys_total               gauge (as in etcd): live keys
+//   etcd_network_peer_round_trip_time_seconds{To} histogram: a probe of each connected peer
+//                                                every PeerTransport::Options::probe_interval
 //   etcd_network_peer_sent_bytes_total{To}       counter: Raft message bytes sent to a peer
 //   etcd_network_peer_received_bytes_total{From} counter: Raft message bytes from a peer
 //   grpc_server_started_total, _handled_total    counters: client API calls (grpc_metrics.h)
@@ -71,6 +73,8 @@ class MemberMetrics {
   metrics::Counter& proposals_failed() { return *proposals_failed_; }
   metrics::Histogram& wal_fsync() { return *wal_fsync_; }
   metrics::Histogram& backend_commit() { return *backend_commit_; }
+  // A round trip to `peer` measured by the transport's probe.
+  void PeerRoundTrip(uint64_t peer, double seconds);
 
  private:
   const Sources sources_;
@@ -79,6 +83,7 @@ class MemberMetrics {
   metrics::Counter* proposals_failed_ = nullptr;
   metrics::Histogram* wal_fsync_ = nullptr;
   metrics::Histogram* backend_commit_ = nullptr;
+  metrics::Family<metrics::Histogram>* peer_round_trip_ = nullptr;
   metrics::GrpcServerMetrics grpc_;
 };
 

@@ -203,6 +203,14 @@ grpc::ServerReadReactor<internalpb::PeerFrame>* RaftPeerService::Stream(
   return new InboundStream(this, context);
 }
 
+grpc::ServerUnaryReactor* RaftPeerService::Probe(grpc::CallbackServerContext* context,
+                                                 const internalpb::PeerProbe* /*request*/,
+                                                 internalpb::PeerProbe* /*response*/) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 grpc::ServerReadReactor<internalpb::SnapshotChunk>* RaftPeerService::Snapshot(
     grpc::CallbackServerContext* /*context*/, internalpb::PeerAck* ack) {
   ReactorStarted();

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "peer/peer_test_support.h"
@@ -178,6 +179,37 @@ TEST(PeerTransportTest, CountsMessageBytesPerPeerBothWays) {
   EXPECT_GE(a_to_b.received_bytes, 64u);
   EXPECT_GE(b_from_a.sent_bytes, 64u);
   EXPECT_LT(b_from_a.sent_bytes, 128u);
+}
+
+TEST(PeerTransportTest, ProbesConnectedPeersAndReportsRoundTrips) {
+  // Declared before the transports, which report into them until they stop.
+  absl::Mutex mu;
+  std::vector<std::pair<uint64_t, std::chrono::nanoseconds>> trips;
+  Member a{.id = 1, .port = PickFreePort()};
+  Member b{.id = 2, .port = PickFreePort()};
+  PeerTransport::Options options = MakeOptions(kCluster, a.id, a.port);
+  options.probe_interval = std::chrono::milliseconds(20);
+  options.round_trip = [&](uint64_t peer, std::chrono::nanoseconds rtt) {
+    absl::MutexLock lock(&mu);
+    trips.emplace_back(peer, rtt);
+  };
+  StartMember(a, options);
+  StartMember(b);
+  Connect({&a, &b});
+  ASSERT_TRUE(AwaitConnected(a, {b.id}));
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](decltype(trips)* t) { return t->size() >= 2; }, &trips),
+                                    kWait));
+    for (const auto& [peer, rtt] : trips) {
+      EXPECT_EQ(peer, b.id);
+      EXPECT_GT(rtt.count(), 0);
+      EXPECT_LE(rtt, PeerTransport::kProbeTimeout);
+    }
+  }
+  // Stop cancels a probe in flight and ends the probe thread.
+  a.transport->Stop();
 }
 
 TEST(PeerTransportTest, RefusesMemberOfAnotherCluster) {
