@@ -152,6 +152,77 @@ TEST_F(MemberMetricsTest, AProposalRefusedForWantOfALeaderCountsAsFailed) {
   EXPECT_EQ(Value(m, "etcd_server_proposals_pending"), 0);
 }
 
+// etcd 3.4 declares these as gauges although their names end in _total; quorum keeps etcd's
+// types, so promtool's naming lint about them is expected, and it is the only one accepted.
+constexpr const char* kEtcdGaugesNamedTotal[] = {"etcd_server_proposals_committed_total",
+                                                 "etcd_server_proposals_applied_total",
+                                                 "etcd_debugging_mvcc_keys_total"};
+
+bool HavePromtool() { return std::system("promtool --version > /dev/null 2>&1") == 0; }
+
+// Runs `promtool check metrics` on `text` (in `dir`); returns what it reported beyond the
+// expected lint above. A parse error fails the calling test.
+std::vector<std::string> PromtoolProblems(const std::string& text, const std::string& dir) {
+  const std::string in = absl::StrCat(dir, "/metrics.txt");
+  const std::string err = absl::StrCat(dir, "/promtool.txt");
+  std::ofstream(in) << text;
+  const int status =
+      std::system(("promtool check metrics < " + in + " > " + err + " 2>&1").c_str());
+  std::stringstream report;
+  report << std::ifstream(err).rdbuf();
+  // Exit 3 is "lint problems found"; anything else but 0 is a parse error.
+  const int code = status == -1 ? -1 : WEXITSTATUS(status);
+  EXPECT_TRUE(code == 0 || code == 3) << "promtool exit " << code << ":\n" << report.str();
+  std::vector<std::string> unexpected;
+  for (const std::string& line :
+       std::vector<std::string>(absl::StrSplit(report.str(), '\n', absl::SkipEmpty()))) {
+    bool known = false;
+    for (const char* name : kEtcdGaugesNamedTotal) {
+      known = known ||
+              line == absl::StrCat(name, R"( non-counter metrics should not have "_total" suffix)");
+    }
+    if (!known) unexpected.push_back(line);
+  }
+  return unexpected;
+}
+
+// The peer series, from fixed sources: etcd's label names (To, From), member ids in hex as etcd
+// writes them, and etcd's round-trip buckets from 0.1 ms.
+TEST(MemberMetricsRenderTest, PeerSeriesCarryEtcdsLabelsAndBuckets) {
+  MemberMetrics metrics(MemberMetrics::Sources{
+      .member_id = [] { return uint64_t{1}; },
+      .leader = [] { return uint64_t{0}; },
+      .commit_index = [] { return uint64_t{0}; },
+      .applied_index = [] { return uint64_t{0}; },
+      .pending_proposals = [] { return uint64_t{0}; },
+      .db_size_bytes = [] { return uint64_t{0}; },
+      .db_in_use_bytes = [] { return uint64_t{0}; },
+      .keys = [] { return uint64_t{0}; },
+      .peer_traffic =
+          [] {
+            return std::vector<PeerTransport::PeerTraffic>{
+                {.peer = 0x8e9e05c52164694d, .sent_bytes = 10, .received_bytes = 20}};
+          }});
+  metrics.PeerRoundTrip(0x8e9e05c52164694d, 0.00015);
+  std::map<std::string, double> m = Parse(metrics.Render());
+  const std::string to = R"(To="8e9e05c52164694d")";
+  EXPECT_EQ(Value(m, "etcd_network_peer_sent_bytes_total{" + to + "}"), 10);
+  EXPECT_EQ(Value(m, R"(etcd_network_peer_received_bytes_total{From="8e9e05c52164694d"})"), 20);
+  EXPECT_EQ(Value(m, "etcd_network_peer_round_trip_time_seconds_bucket{" + to + R"(,le="0.0001"})"),
+            0);
+  EXPECT_EQ(Value(m, "etcd_network_peer_round_trip_time_seconds_bucket{" + to + R"(,le="0.0002"})"),
+            1);
+  EXPECT_EQ(Value(m, "etcd_network_peer_round_trip_time_seconds_bucket{" + to + R"(,le="3.2768"})"),
+            1);
+  EXPECT_EQ(Value(m, "etcd_network_peer_round_trip_time_seconds_count{" + to + "}"), 1);
+  EXPECT_EQ(Value(m, "etcd_server_has_leader"), 0);
+  EXPECT_EQ(Value(m, "etcd_server_is_leader"), 0);
+  if (HavePromtool()) {
+    storage::testing::TempDir dir;
+    EXPECT_THAT(PromtoolProblems(metrics.Render(), dir.path()), ::testing::IsEmpty());
+  }
+}
+
 // The client API on an in-process gRPC server, as quorumd registers it.
 class GrpcMetricsTest : public MemberMetricsTest {
  protected:
@@ -203,14 +274,8 @@ TEST_F(GrpcMetricsTest, CallsAreCountedByMethodAndCode) {
   EXPECT_EQ(Value(m, "grpc_server_handled_total{grpc_code=\"OK\"," + put + "}"), 0);
 }
 
-// etcd 3.4 declares these as gauges although their names end in _total; quorum keeps etcd's
-// types, so promtool's naming lint about them is expected, and it is the only one accepted.
-constexpr const char* kEtcdGaugesNamedTotal[] = {"etcd_server_proposals_committed_total",
-                                                 "etcd_server_proposals_applied_total",
-                                                 "etcd_debugging_mvcc_keys_total"};
-
 TEST_F(GrpcMetricsTest, PromtoolAcceptsTheMetricsOfAMemberThatServed) {
-  if (std::system("promtool --version > /dev/null 2>&1") != 0) {
+  if (!HavePromtool()) {
     GTEST_SKIP() << "promtool not installed (deploy/install-deps.sh --tests installs it)";
   }
   const int leader = ElectLeader();
@@ -226,28 +291,9 @@ TEST_F(GrpcMetricsTest, PromtoolAcceptsTheMetricsOfAMemberThatServed) {
     ASSERT_TRUE(kv_->Range(&context, request, &response).ok());
   }
   const std::string text = members_[leader]->metrics().Render();
-  const std::string in = absl::StrCat(dir_.path(), "/metrics.txt");
-  const std::string err = absl::StrCat(dir_.path(), "/promtool.txt");
-  std::ofstream(in) << text;
-  const int status =
-      std::system(("promtool check metrics < " + in + " > " + err + " 2>&1").c_str());
-  ASSERT_NE(status, -1);
-  const int code = WEXITSTATUS(status);
-  std::stringstream report;
-  report << std::ifstream(err).rdbuf();
-  // Exit 3 is "lint problems found"; anything else but 0 is a parse error.
-  ASSERT_TRUE(code == 0 || code == 3) << "promtool exit " << code << ":\n" << report.str();
-  std::vector<std::string> unexpected;
-  for (const std::string& line :
-       std::vector<std::string>(absl::StrSplit(report.str(), '\n', absl::SkipEmpty()))) {
-    bool known = false;
-    for (const char* name : kEtcdGaugesNamedTotal) {
-      known = known ||
-              line == absl::StrCat(name, R"( non-counter metrics should not have "_total" suffix)");
-    }
-    if (!known) unexpected.push_back(line);
-  }
-  EXPECT_THAT(unexpected, ::testing::IsEmpty()) << "promtool on:\n" << text;
+  EXPECT_THAT(PromtoolProblems(text, dir_.path()), ::testing::IsEmpty()) << "promtool on:\n"
+                                                                         << text;
+
   // And it read the whole text: every named metric is in it.
   for (const char* name :
        {"etcd_server_has_leader", "etcd_server_is_leader", "etcd_server_leader_changes_seen_total",
