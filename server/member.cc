@@ -54,8 +54,8 @@ Member::Member(const Config& config, LocalState state, absl::AnyInvocable<void()
       joining_peers_(std::move(state.joining_peers)) {}
 
 MemberMetrics::Sources Member::MetricsSources() {
-  // Members read here are built before the first scrape can come (Start returns the member
-  // only once they are); the driver and transport are checked, as scrapes may race startup.
+  // Scrapes come only once Start has returned the member, when everything read here is built;
+  // the driver and transport checks keep a scrape of a member built without them harmless.
   return MemberMetrics::Sources{
       .member_id = [this] { return member_id_; },
       .leader = [this] { return lead_.load(); },
