@@ -116,8 +116,8 @@ void GrpcServerMetrics::Collect(ExpositionWriter& out) const {
         {"grpc_method", m->method}, {"grpc_service", m->service}, {"grpc_type", m->type}};
     out.Sample("grpc_server_started_total", labels, m->started.Value());
   }
-  // Every code of every method called so far, zeros included (as go-grpc-prometheus
-  // pre-registers them), so that a rate over the first error has a starting point.
+  // Every code of every method known, zeros included (as go-grpc-prometheus pre-registers
+  // them), so that a rate over the first error has a starting point.
   out.Header("grpc_server_handled_total",
              "RPCs completed on the server, by the status code they ended with.",
              MetricType::kCounter);

@@ -43,7 +43,8 @@ class GrpcServerMetrics {
     Counter started;
     std::array<Counter, kGrpcCodeCount> handled;
   };
-  // The counters of `full_method` ("/etcdserverpb.KV/Range"), created at first use.
+  // The counters of `full_method` ("/etcdserverpb.KV/Range"), created at first use (which may
+  // come before any call, so that the method is served with zeros).
   MethodCounters& ForMethod(std::string_view full_method,
                             grpc::experimental::ServerRpcInfo::Type type);
 

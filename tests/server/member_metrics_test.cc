@@ -272,6 +272,22 @@ TEST_F(GrpcMetricsTest, CallsAreCountedByMethodAndCode) {
   EXPECT_EQ(Value(m, "grpc_server_started_total{" + put + "}"), 1);
   EXPECT_EQ(Value(m, "grpc_server_handled_total{grpc_code=\"InvalidArgument\"," + put + "}"), 1);
   EXPECT_EQ(Value(m, "grpc_server_handled_total{grpc_code=\"OK\"," + put + "}"), 0);
+  // Methods not called yet are served with zeros, with their streaming type.
+  EXPECT_EQ(
+      Value(
+          m,
+          R"(grpc_server_started_total{grpc_method="Compact",grpc_service="etcdserverpb.KV",grpc_type="unary"})"),
+      0);
+  EXPECT_EQ(
+      Value(
+          m,
+          R"(grpc_server_handled_total{grpc_code="Unavailable",grpc_method="Watch",grpc_service="etcdserverpb.Watch",grpc_type="bidi_stream"})"),
+      0);
+  EXPECT_EQ(
+      Value(
+          m,
+          R"(grpc_server_started_total{grpc_method="Observe",grpc_service="v3electionpb.Election",grpc_type="server_stream"})"),
+      0);
 }
 
 TEST_F(GrpcMetricsTest, PromtoolAcceptsTheMetricsOfAMemberThatServed) {
