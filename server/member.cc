@@ -33,6 +33,7 @@ std::string ApplyStallFile() {
 Member::Member(const Config& config, LocalState state, absl::AnyInvocable<void()> removed,
                MemberEnvironment environment)
     : config_(config),
+      metrics_(std::make_unique<MemberMetrics>(MetricsSources())),
       apply_stall_file_(ApplyStallFile()),
       member_id_(state.member_id),
       cluster_id_(state.cluster_id),
@@ -51,6 +52,29 @@ Member::Member(const Config& config, LocalState state, absl::AnyInvocable<void()
                                .jwt = config.jwt}),
       ids_(state.member_id, absl::Now()),
       joining_peers_(std::move(state.joining_peers)) {}
+
+MemberMetrics::Sources Member::MetricsSources() {
+  // Scrapes come only once Start has returned the member, when everything read here is built;
+  // the driver and transport checks keep a scrape of a member built without them harmless.
+  return MemberMetrics::Sources{
+      .member_id = [this] { return member_id_; },
+      .leader = [this] { return lead_.load(); },
+      .commit_index = [this] { return driver_ ? driver_->CommitIndex() : uint64_t{0}; },
+      .applied_index = [this] { return applied_index_.load(); },
+      .pending_proposals = [this] { return static_cast<uint64_t>(waits_.PendingWrites()); },
+      .db_size_bytes = [this] { return backend_->SizeBytes(); },
+      .db_in_use_bytes = [this] { return backend_->LiveBytes(); },
+      .keys =
+          [this] {
+            absl::ReaderMutexLock lock(&state_mu_);
+            return static_cast<uint64_t>(store_->KeyCount());
+          },
+      .peer_traffic =
+          [this] {
+            return transport_ ? transport_->GetPeerTraffic()
+                              : std::vector<PeerTransport::PeerTraffic>{};
+          }};
+}
 
 absl::StatusOr<std::unique_ptr<Member>> Member::Start(const Config& config,
                                                       absl::AnyInvocable<void()> removed,
@@ -122,6 +146,9 @@ absl::Status Member::StartTransport() {
               }});
   options.services.push_back(lease_forwarder_->service());
   options.is_removed = [this](uint64_t id) { return membership_->IsRemoved(id); };
+  options.round_trip = [this](uint64_t peer, std::chrono::nanoseconds rtt) {
+    metrics_->PeerRoundTrip(peer, std::chrono::duration<double>(rtt).count());
+  };
   membership_peer_ = std::make_unique<MembershipPeerService>(MembershipPeerService::Callbacks{
       .promote = [this](uint64_t id, absl::Time deadline,
                         ProposalDone done) { PromoteAsLeader(id, deadline, std::move(done)); },
@@ -195,6 +222,8 @@ absl::Status Member::StartReplication() {
     WakeApplyThread();
   };
   callbacks.leader_changed = [this](uint64_t lead, uint64_t term) {
+    // etcd counts each change to a known leader; losing the leader is not one.
+    if (lead != 0) metrics_->leader_changes().Inc();
     lead_ = lead;
     term_ = term;
     UpdateLessorRole(0);
@@ -205,7 +234,9 @@ absl::Status Member::StartReplication() {
     }
   };
   callbacks.install_snapshot = [this](const raftpb::Snapshot& s) { return InstallSnapshot(s); };
-  auto driver = RaftDriver::Start(options, log_.get(), transport_.get(), std::move(callbacks));
+  timed_log_ = std::make_unique<FsyncTimedLog>(log_.get(), &metrics_->wal_fsync());
+  auto driver =
+      RaftDriver::Start(options, timed_log_.get(), transport_.get(), std::move(callbacks));
   if (!driver.ok()) return driver.status();
   driver_ = *std::move(driver);
 

@@ -32,6 +32,7 @@
 #include "server/lease_forwarder.h"
 #include "server/lessor.h"
 #include "server/member_api.h"
+#include "server/member_metrics.h"
 #include "server/membership.h"
 #include "server/membership_peer.h"
 #include "server/peer/snapshot_staging.h"
@@ -123,6 +124,12 @@ class Member final : public MemberApi {
   // AuthApi.
   AuthStore& auth() override { return auth_; }
 
+  // Metrics: what /metrics serves (member_metrics.h). Built with the member; the HTTP face calls
+  // metrics().Render() per scrape, from any thread, and must stop scraping before the member is
+  // destroyed.
+  MemberMetrics& metrics() { return *metrics_; }
+  metrics::GrpcServerMetrics* grpc_metrics() override { return &metrics_->grpc(); }
+
   // With MemberEnvironment::raft_thread false: one turn of the Raft loop with `ticks` clock ticks
   // (queued events, ticks, every Ready). From one thread at a time.
   void StepRaft(int ticks = 0);
@@ -138,6 +145,8 @@ class Member final : public MemberApi {
   // Builds the watch hub, the lessor's view and the applier on the opened store.
   absl::Status Wire();
   absl::Status StartReplication();
+  // What the metrics read from this member at each scrape.
+  MemberMetrics::Sources MetricsSources();
   absl::Status StartTransport();
 
   // member_requests.cc
@@ -192,6 +201,8 @@ class Member final : public MemberApi {
   static constexpr size_t kMaxQueuedApplyBytes = 64 << 20;
 
   const Config config_;
+  // First built and last destroyed: every thread of the member updates it.
+  std::unique_ptr<MemberMetrics> metrics_;
   const std::string apply_stall_file_;
   const uint64_t member_id_;
   const uint64_t cluster_id_;
@@ -228,6 +239,8 @@ class Member final : public MemberApi {
   std::unique_ptr<MembershipPeerService> membership_peer_;
   std::unique_ptr<HashPeerService> hash_peer_;
   std::unique_ptr<PeerTransport> transport_;
+  // The log as the driver writes it: log_ with its synced writes timed.
+  std::unique_ptr<FsyncTimedLog> timed_log_;
   std::unique_ptr<RaftDriver> driver_;
   std::unique_ptr<StagingWorker> background_ = std::make_unique<StagingWorker>();
 

@@ -23,6 +23,9 @@
 namespace quorum::server {
 
 class WatchHub;
+namespace metrics {
+class GrpcServerMetrics;
+}  // namespace metrics
 
 // Writes through the log, linearizable read points and local reads (etcd's RaftKV).
 class RaftKv {
@@ -124,7 +127,12 @@ class MemberApi : public RaftKv,
                   public LeaseApi,
                   public ClusterApi,
                   public MaintenanceApi,
-                  public AuthApi {};
+                  public AuthApi {
+ public:
+  // Where the client API's gRPC calls are counted (grpc_server_*_total on /metrics); null when
+  // nothing counts them. Must outlive the gRPC server the services are registered on.
+  virtual metrics::GrpcServerMetrics* grpc_metrics() { return nullptr; }
+};
 
 // The typed response an applied proposal produced (PutResponse, TxnResponse, ...), its header
 // filled by `member`; or the proposal's error. A response of another type than the request's is

@@ -14,7 +14,8 @@ void Member::TimerLoop() {
       absl::MutexLock lock(&apply_mu_);
       if (apply_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(20))) return;
     }
-    waits_.Expire(absl::Now(), ErrTimeout());
+    // etcd counts a proposal that timed out as failed.
+    metrics_->proposals_failed().Inc(waits_.Expire(absl::Now(), ErrTimeout()));
     FinishMoves();
     ExpireLeases();
     PublishAttributes();

@@ -72,8 +72,10 @@ void Member::Propose(internalpb::InternalRequest request, absl::Time deadline, P
   request.set_id(id);
   request.set_proposer(member_id_);
   waits_.AddWrite(id, deadline, std::move(done));
-  driver_->Propose(request.SerializeAsString(),
-                   [this, id](absl::Status s) { waits_.FailWrite(id, std::move(s)); });
+  driver_->Propose(request.SerializeAsString(), [this, id](absl::Status s) {
+    metrics_->proposals_failed().Inc();
+    waits_.FailWrite(id, std::move(s));
+  });
 }
 
 void Member::WaitApplied(absl::Time deadline, ReadDone done) {

@@ -21,9 +21,12 @@ class ApiServices {
   explicit ApiServices(MemberApi* member);
   ~ApiServices();
 
+  // Registers every service, and the interceptor that counts calls for /metrics when the member
+  // has one (MemberApi::grpc_metrics).
   void RegisterWith(grpc::ServerBuilder* builder);
 
  private:
+  MemberApi* const member_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
 };
 

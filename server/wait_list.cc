@@ -77,7 +77,7 @@ void WaitList::ReleaseReads(uint64_t applied) {
   for (auto& ready : runnable) ready(absl::OkStatus());
 }
 
-void WaitList::Expire(absl::Time now, const absl::Status& timeout) {
+size_t WaitList::Expire(absl::Time now, const absl::Status& timeout) {
   std::vector<Done> writes;
   std::vector<std::string> reads;
   {
@@ -96,9 +96,15 @@ void WaitList::Expire(absl::Time now, const absl::Status& timeout) {
   }
   for (auto& done : writes) done(ApplyResult{timeout, nullptr});
   for (const auto& ctx : reads) FailRead(ctx, timeout);
+  return writes.size();
 }
 
 void WaitList::FailAll(const absl::Status& status) { Expire(absl::InfiniteFuture(), status); }
+
+size_t WaitList::PendingWrites() const {
+  absl::MutexLock lock(&mu_);
+  return writes_.size();
+}
 
 size_t WaitList::size() const {
   absl::MutexLock lock(&mu_);

@@ -39,12 +39,15 @@ class WaitList {
   // Runs every read whose read point is at or below `applied`.
   void ReleaseReads(uint64_t applied);
 
-  // Fails everything whose deadline is before `now` with `timeout`.
-  void Expire(absl::Time now, const absl::Status& timeout);
+  // Fails everything whose deadline is before `now` with `timeout`. Returns how many writes
+  // it failed.
+  size_t Expire(absl::Time now, const absl::Status& timeout);
   // Fails everything (the member is stopping).
   void FailAll(const absl::Status& status);
 
   size_t size() const;
+  // Writes waiting (etcd's pending proposals).
+  size_t PendingWrites() const;
 
  private:
   struct Write {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -206,6 +207,20 @@ uint64_t Backend::SizeBytes() const {
     }
   }
   return total;
+}
+
+uint64_t Backend::LiveBytes() const {
+  uint64_t live = 0;
+  for (rocksdb::ColumnFamilyHandle* handle : families_) {
+    uint64_t value = 0;
+    if (db_->GetIntProperty(handle, rocksdb::DB::Properties::kEstimateLiveDataSize, &value)) {
+      live += value;
+    }
+    if (db_->GetIntProperty(handle, rocksdb::DB::Properties::kCurSizeAllMemTables, &value)) {
+      live += value;
+    }
+  }
+  return std::min(live, SizeBytes());
 }
 
 absl::Status Backend::Defragment() {

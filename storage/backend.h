@@ -76,6 +76,10 @@ class Backend {
   // Bytes the database occupies: live SST files plus memtables, over all families. Cheap enough
   // to call per request (quota checks, Status.dbSize).
   uint64_t SizeBytes() const;
+  // Of SizeBytes(), what live records take (RocksDB's estimate for the files, plus memtables);
+  // the rest is space that compaction will give back (etcd's "in use" size of the database).
+  // Never above SizeBytes().
+  uint64_t LiveBytes() const;
 
  private:
   Backend(const Options& options, std::unique_ptr<rocksdb::DB> db,

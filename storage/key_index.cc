@@ -85,6 +85,7 @@ void KeyIndex::Put(std::string_view key, Revision rev, int64_t lease,
     it = keys_.emplace(std::string(key), KeyHistory{}).first;
     it->second.generations.emplace_back();
   }
+  if (!it->second.Live()) ++live_keys_;
   AppendRevision(key, it->second, rev);
   it->second.lease = lease;
   SetRecord(it->second, std::move(record));
@@ -95,6 +96,7 @@ bool KeyIndex::Tombstone(std::string_view key, Revision rev) {
   if (it == keys_.end() || !it->second.Live()) return false;
   AppendRevision(key, it->second, rev);
   it->second.generations.emplace_back();
+  --live_keys_;
   it->second.lease = 0;
   SetRecord(it->second, nullptr);
   return true;
@@ -123,6 +125,7 @@ void KeyIndex::Restore(std::string_view key, Revision rev, bool tombstone, int64
   history.lease = lease;
   SetRecord(history, std::move(record));
   keys_.emplace(std::string(key), std::move(history));
+  ++live_keys_;
 }
 
 std::optional<std::string> KeyIndex::Compact(int64_t at_rev, std::string_view from, size_t max_keys,

@@ -109,6 +109,9 @@ class KeyIndex {
 
   // Keys tracked, deleted ones whose history is not compacted yet included.
   size_t size() const { return keys_.size(); }
+  // Keys that exist now (not deleted). Compaction never changes it: it keeps every live
+  // generation.
+  size_t live_keys() const { return live_keys_; }
   // Bytes of records kept in memory.
   size_t cached_bytes() const { return cached_bytes_; }
 
@@ -118,6 +121,7 @@ class KeyIndex {
 
   absl::btree_map<std::string, KeyHistory, std::less<>> keys_;
   size_t cached_bytes_ = 0;
+  size_t live_keys_ = 0;
 };
 
 template <typename Fn>

@@ -223,6 +223,11 @@ ApplyMeta MvccStore::Applied() const {
   return applied_;
 }
 
+size_t MvccStore::KeyCount() const {
+  absl::ReaderMutexLock lock(&index_mu_);
+  return index_.live_keys();
+}
+
 void MvccStore::SetEventSink(EventSink sink) {
   absl::MutexLock lock(&write_mu_);
   sink_ = std::move(sink);

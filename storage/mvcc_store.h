@@ -97,6 +97,8 @@ class MvccStore {
   int64_t CompactedRevision() const;
   // The log position of the last applied entry (persisted, survives restart).
   ApplyMeta Applied() const;
+  // Keys that exist at the current revision.
+  size_t KeyCount() const;
 
   // etcd Range. Reads at req.revision (<= 0: the current revision). header.revision is the
   // current revision the read saw, whatever revision it read at; only the revision field of

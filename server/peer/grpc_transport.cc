@@ -2,8 +2,10 @@
 // snapshots, and one PeerSender per peer for outbound ones.
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -12,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "internalpb/peer.grpc.pb.h"
 #include "server/peer/peer_channel.h"
 #include "server/peer/peer_sender.h"
 #include "server/peer/peer_service.h"
@@ -67,6 +71,7 @@ class GrpcPeerTransport final : public PeerTransport {
     }
     spdlog::info("member {:x} listening for peers on {}", options_.self_id,
                  absl::StrJoin(options_.listen, ", "));
+    if (options_.round_trip) prober_ = std::thread([this] { ProbeLoop(); });
     return absl::OkStatus();
   }
 
@@ -128,6 +133,7 @@ class GrpcPeerTransport final : public PeerTransport {
   }
 
   Stats GetStats() const override { return counters_.Read(); }
+  std::vector<PeerTraffic> GetPeerTraffic() const override { return counters_.ReadTraffic(); }
 
   void Stop() override {
     absl::MutexLock stop_lock(&stop_mu_);
@@ -137,7 +143,9 @@ class GrpcPeerTransport final : public PeerTransport {
       if (stopped_) return;
       stopped_ = true;
       senders.swap(senders_);
+      if (probe_context_ != nullptr) probe_context_->TryCancel();
     }
+    if (prober_.joinable()) prober_.join();
     for (auto& [id, sender] : senders) sender->RequestStop();
     for (auto& [id, sender] : senders) sender->Join();
     senders.clear();
@@ -155,6 +163,47 @@ class GrpcPeerTransport final : public PeerTransport {
   }
 
  private:
+  // Probes each connected peer once per probe_interval, one after another, and reports the
+  // round trips. Runs until Stop().
+  void ProbeLoop() {
+    while (true) {
+      std::vector<std::pair<uint64_t, std::shared_ptr<grpc::Channel>>> peers;
+      {
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stopped_),
+                                 absl::FromChrono(options_.probe_interval))) {
+          return;
+        }
+        for (const auto& [id, sender] : senders_) {
+          if (sender->Connected()) peers.emplace_back(id, sender->CurrentChannel());
+        }
+      }
+      for (const auto& [id, channel] : peers) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + kProbeTimeout);
+        {
+          absl::MutexLock lock(&mu_);
+          if (stopped_) return;
+          probe_context_ = &context;
+        }
+        internalpb::PeerProbe request;
+        internalpb::PeerProbe response;
+        const auto start = std::chrono::steady_clock::now();
+        grpc::Status status =
+            internalpb::RaftPeer::NewStub(channel)->Probe(&context, request, &response);
+        const auto rtt = std::chrono::steady_clock::now() - start;
+        {
+          absl::MutexLock lock(&mu_);
+          probe_context_ = nullptr;
+        }
+        // A peer of an older version answers UNIMPLEMENTED, which is a round trip all the same.
+        if (status.ok() || status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+          options_.round_trip(id, std::chrono::duration_cast<std::chrono::nanoseconds>(rtt));
+        }
+      }
+    }
+  }
+
   const Options options_;
   const Callbacks callbacks_;
   PeerCounters counters_;
@@ -168,6 +217,9 @@ class GrpcPeerTransport final : public PeerTransport {
   mutable absl::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, std::unique_ptr<PeerSender>> senders_ ABSL_GUARDED_BY(mu_);
+  // The probe in flight, cancelled by Stop().
+  grpc::ClientContext* probe_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::thread prober_;
 };
 
 }  // namespace

@@ -32,6 +32,7 @@ PeerSender::PeerSender(Config config, std::vector<std::string> urls,
     : config_(config),
       callbacks_(callbacks),
       counters_(counters),
+      traffic_(counters->TrafficOf(config.peer_id)),
       urls_(std::move(urls)),
       snapshots_({.cluster_id = config.cluster_id,
                   .self_id = config.self_id,
@@ -176,6 +177,7 @@ void PeerSender::Run() {
     }
     PeerCounters::Add(counters_->frames_sent, 1);
     PeerCounters::Add(counters_->messages_sent, count);
+    PeerCounters::Add(traffic_.sent_bytes, bytes);
     if (redial) Close(std::move(stream), /*cancel=*/true, "peer URLs changed");
   }
   if (stream) Close(std::move(stream), /*cancel=*/true, "stopping");

@@ -86,6 +86,7 @@ class PeerSender {
   const Config config_;
   const PeerTransport::Callbacks* const callbacks_;
   PeerCounters* const counters_;
+  PeerCounters::Traffic& traffic_;
 
   mutable absl::Mutex mu_;
   std::deque<raftpb::Message> queue_ ABSL_GUARDED_BY(mu_);

@@ -37,6 +37,7 @@ class InboundStream final : public grpc::ServerReadReactor<internalpb::PeerFrame
     } else if (frame_.has_batch()) {
       PeerCounters::Add(service_->counters()->frames_received, 1);
       PeerCounters::Add(service_->counters()->messages_received, frame_.batch().messages_size());
+      PeerCounters::Add(traffic_->received_bytes, frame_.batch().ByteSizeLong());
       if (!service_->Deliver(frame_.mutable_batch())) {
         Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "member is stopping"));
         return;
@@ -65,6 +66,7 @@ class InboundStream final : public grpc::ServerReadReactor<internalpb::PeerFrame
     }
     hello_seen_ = true;
     from_ = frame_.hello().from();
+    traffic_ = &service_->counters()->TrafficOf(from_);
     spdlog::info("accepted message stream from member {:x}", from_);
     context_->AddInitialMetadata(kPeerAcceptedKey, "1");
     StartSendInitialMetadata();
@@ -76,6 +78,7 @@ class InboundStream final : public grpc::ServerReadReactor<internalpb::PeerFrame
   internalpb::PeerFrame frame_;
   bool hello_seen_ = false;
   uint64_t from_ = 0;
+  PeerCounters::Traffic* traffic_ = nullptr;  // from_'s, once the hello is accepted
 };
 
 // One inbound snapshot. Chunks are read one at a time; each is written to the staging file on
@@ -198,6 +201,14 @@ grpc::ServerReadReactor<internalpb::PeerFrame>* RaftPeerService::Stream(
     grpc::CallbackServerContext* context, internalpb::PeerAck* /*ack*/) {
   ReactorStarted();
   return new InboundStream(this, context);
+}
+
+grpc::ServerUnaryReactor* RaftPeerService::Probe(grpc::CallbackServerContext* context,
+                                                 const internalpb::PeerProbe* /*request*/,
+                                                 internalpb::PeerProbe* /*response*/) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 grpc::ServerReadReactor<internalpb::SnapshotChunk>* RaftPeerService::Snapshot(

@@ -40,6 +40,9 @@ class RaftPeerService final : public internalpb::RaftPeer::CallbackService {
                                                          internalpb::PeerAck* ack) override;
   grpc::ServerReadReactor<internalpb::SnapshotChunk>* Snapshot(grpc::CallbackServerContext* context,
                                                                internalpb::PeerAck* ack) override;
+  grpc::ServerUnaryReactor* Probe(grpc::CallbackServerContext* context,
+                                  const internalpb::PeerProbe* request,
+                                  internalpb::PeerProbe* response) override;
 
   // After it returns `deliver` is never called again; streams still open end with UNAVAILABLE.
   void CloseDelivery();

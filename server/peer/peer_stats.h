@@ -5,7 +5,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "server/peer/transport.h"
 
 namespace quorum::server {
@@ -18,6 +23,33 @@ struct PeerCounters {
   std::atomic<uint64_t> frames_received{0};
   std::atomic<uint64_t> snapshots_sent{0};
   std::atomic<uint64_t> snapshots_received{0};
+
+  // Bytes of Raft messages exchanged with one peer (etcd's peer_sent_bytes_total{To} and
+  // peer_received_bytes_total{From}).
+  struct Traffic {
+    std::atomic<uint64_t> sent_bytes{0};
+    std::atomic<uint64_t> received_bytes{0};
+  };
+
+  // The traffic record of `peer`, created at first use and kept for the counters' life, so
+  // senders and streams look it up once and then add to it without a lock.
+  Traffic& TrafficOf(uint64_t peer) {
+    absl::MutexLock lock(&traffic_mu_);
+    std::unique_ptr<Traffic>& traffic = traffic_[peer];
+    if (traffic == nullptr) traffic = std::make_unique<Traffic>();
+    return *traffic;
+  }
+
+  std::vector<PeerTransport::PeerTraffic> ReadTraffic() const {
+    std::vector<PeerTransport::PeerTraffic> out;
+    absl::MutexLock lock(&traffic_mu_);
+    for (const auto& [peer, traffic] : traffic_) {
+      out.push_back({.peer = peer,
+                     .sent_bytes = traffic->sent_bytes.load(std::memory_order_relaxed),
+                     .received_bytes = traffic->received_bytes.load(std::memory_order_relaxed)});
+    }
+    return out;
+  }
 
   static void Add(std::atomic<uint64_t>& counter, uint64_t n) {
     counter.fetch_add(n, std::memory_order_relaxed);
@@ -34,6 +66,10 @@ struct PeerCounters {
     stats.snapshots_received = snapshots_received.load(std::memory_order_relaxed);
     return stats;
   }
+
+ private:
+  mutable absl::Mutex traffic_mu_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Traffic>> traffic_ ABSL_GUARDED_BY(traffic_mu_);
 };
 
 }  // namespace quorum::server

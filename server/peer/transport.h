@@ -8,6 +8,7 @@
 #ifndef QUORUM_SERVER_PEER_TRANSPORT_H_
 #define QUORUM_SERVER_PEER_TRANSPORT_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -58,6 +59,11 @@ class PeerTransport {
     std::vector<grpc::Service*> services;
     // True for a member id removed from the cluster: its streams are refused (etcd behaviour).
     std::function<bool(uint64_t)> is_removed;
+    // When set, every connected peer is probed once per `probe_interval` and the round trip of
+    // each answered probe is reported here, on the transport's probe thread (etcd's
+    // peer_round_trip_time_seconds). A probe waits at most kProbeTimeout.
+    std::function<void(uint64_t peer, std::chrono::nanoseconds rtt)> round_trip;
+    std::chrono::milliseconds probe_interval{5000};
   };
 
   struct Callbacks {
@@ -82,6 +88,9 @@ class PeerTransport {
     // May be called more than once.
     std::function<void()> removed;
   };
+
+  // The longest a round-trip probe waits for its answer.
+  static constexpr std::chrono::seconds kProbeTimeout{1};
 
   // Starts the peer gRPC server on options.listen. Fails with a clear message when a listener
   // cannot be bound.
@@ -119,6 +128,15 @@ class PeerTransport {
   };
   // Not pure, so that test doubles of the transport need not count.
   virtual Stats GetStats() const { return {}; }
+
+  // Bytes of Raft messages sent to and received from each peer since Start (metrics), for
+  // every peer that exchanged any. Snapshot transfers are not included.
+  struct PeerTraffic {
+    uint64_t peer = 0;
+    uint64_t sent_bytes = 0;
+    uint64_t received_bytes = 0;
+  };
+  virtual std::vector<PeerTraffic> GetPeerTraffic() const { return {}; }
 };
 
 // Reads a staged snapshot file written by the transport, one chunk at a time.

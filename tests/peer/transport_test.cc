@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "peer/peer_test_support.h"
@@ -144,6 +145,71 @@ TEST(PeerTransportTest, DeliversMessagesInOrderPerPeerInBatches) {
   EXPECT_TRUE(a.transport->Connected(b.id));
   EXPECT_TRUE(a.transport->Connected(c.id));
   EXPECT_FALSE(a.transport->Connected(99));
+}
+
+TEST(PeerTransportTest, CountsMessageBytesPerPeerBothWays) {
+  Member a{.id = 1, .port = PickFreePort()};
+  Member b{.id = 2, .port = PickFreePort()};
+  StartAndConnect(a, b);
+  ASSERT_TRUE(AwaitConnected(a, {b.id}));
+  ASSERT_TRUE(AwaitConnected(b, {a.id}));
+  constexpr uint64_t kMessages = 100;
+  std::vector<raftpb::Message> messages;
+  for (uint64_t i = 0; i < kMessages; ++i) messages.push_back(MakeMessage(a.id, b.id, i, 64));
+  a.transport->Send(std::move(messages));
+  b.transport->Send({MakeMessage(b.id, a.id, 7, 64)});
+  ASSERT_TRUE(b.recorder.WaitForDelivered(kMessages));
+  ASSERT_TRUE(a.recorder.WaitForDelivered(1));
+
+  auto traffic_with = [](const PeerTransport& transport, uint64_t peer) {
+    for (const PeerTransport::PeerTraffic& t : transport.GetPeerTraffic()) {
+      if (t.peer == peer) return t;
+    }
+    return PeerTransport::PeerTraffic{};
+  };
+  // Each message carries 64 bytes of entry data plus its header fields.
+  const PeerTransport::PeerTraffic a_to_b = traffic_with(*a.transport, b.id);
+  const PeerTransport::PeerTraffic b_from_a = traffic_with(*b.transport, a.id);
+  EXPECT_GE(a_to_b.sent_bytes, kMessages * 64);
+  EXPECT_LE(a_to_b.sent_bytes, kMessages * 128);
+  // The receiver counts the frame as it arrived: the same messages, plus a few bytes each of
+  // framing.
+  EXPECT_GE(b_from_a.received_bytes, a_to_b.sent_bytes);
+  EXPECT_LE(b_from_a.received_bytes, a_to_b.sent_bytes + kMessages * 4);
+  EXPECT_GE(a_to_b.received_bytes, 64u);
+  EXPECT_GE(b_from_a.sent_bytes, 64u);
+  EXPECT_LT(b_from_a.sent_bytes, 128u);
+}
+
+TEST(PeerTransportTest, ProbesConnectedPeersAndReportsRoundTrips) {
+  // Declared before the transports, which report into them until they stop.
+  absl::Mutex mu;
+  std::vector<std::pair<uint64_t, std::chrono::nanoseconds>> trips;
+  Member a{.id = 1, .port = PickFreePort()};
+  Member b{.id = 2, .port = PickFreePort()};
+  PeerTransport::Options options = MakeOptions(kCluster, a.id, a.port);
+  options.probe_interval = std::chrono::milliseconds(20);
+  options.round_trip = [&](uint64_t peer, std::chrono::nanoseconds rtt) {
+    absl::MutexLock lock(&mu);
+    trips.emplace_back(peer, rtt);
+  };
+  StartMember(a, options);
+  StartMember(b);
+  Connect({&a, &b});
+  ASSERT_TRUE(AwaitConnected(a, {b.id}));
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](decltype(trips)* t) { return t->size() >= 2; }, &trips),
+                                    kWait));
+    for (const auto& [peer, rtt] : trips) {
+      EXPECT_EQ(peer, b.id);
+      EXPECT_GT(rtt.count(), 0);
+      EXPECT_LE(rtt, PeerTransport::kProbeTimeout);
+    }
+  }
+  // Stop cancels a probe in flight and ends the probe thread.
+  a.transport->Stop();
 }
 
 TEST(PeerTransportTest, RefusesMemberOfAnotherCluster) {
