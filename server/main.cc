@@ -216,7 +216,8 @@ int Run(int argc, char** argv) {
   }
 
   quorum::server::http::HttpFace face;
-  quorum::server::http::AddMemberRoutes(face, member->get());
+  quorum::server::http::AddMemberRoutes(face, member->get(),
+                                        [m = member->get()] { return m->metrics().Render(); });
   (*port)->Start(server.get(), http_tls.get(),
                  [&face](int fd, SSL* ssl) { face.ServeConnection(fd, ssl); });
   for (const auto& url : config->listen_client_urls) {

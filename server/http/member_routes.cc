@@ -49,7 +49,11 @@ bool CheckHealth(MemberApi* member, const std::vector<std::string>& excluded) {
   return true;
 }
 
-void AddMemberRoutes(HttpFace& face, MemberApi* member) {
+void AddMemberRoutes(HttpFace& face, MemberApi* member, std::function<std::string()> metrics) {
+  face.GetOnly("/metrics", [metrics = std::move(metrics)](const httplib::Request&,
+                                                          httplib::Response& response) {
+    response.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
+  });
   face.GetOnly("/version", [](const httplib::Request&, httplib::Response& response) {
     response.set_content(
         std::string(R"({"etcdserver":")") + kEtcdApiVersion + R"(","etcdcluster":"3.4.0"})",

@@ -7,6 +7,10 @@
 #ifndef QUORUM_SERVER_HTTP_MEMBER_ROUTES_H_
 #define QUORUM_SERVER_HTTP_MEMBER_ROUTES_H_
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "server/http/http_face.h"
 #include "server/member_api.h"
 
@@ -15,7 +19,8 @@ namespace quorum::server::http {
 // The health check behind /health; true when healthy. `excluded` names alarms to ignore.
 bool CheckHealth(MemberApi* member, const std::vector<std::string>& excluded);
 
-void AddMemberRoutes(HttpFace& face, MemberApi* member);
+// `metrics` renders the exposition text for one scrape; it must be callable from any thread.
+void AddMemberRoutes(HttpFace& face, MemberApi* member, std::function<std::string()> metrics);
 
 }  // namespace quorum::server::http
 

@@ -1,11 +1,16 @@
 // gRPC and HTTP/1.1 on the same client port of real members: /version and /health answer with
 // etcd's bodies, statuses and headers while etcd clients keep working on that port; /health
 // turns 503 within two election timeouts of the member losing its quorum and 200 again once the
-// quorum is back.
+// quorum is back; /metrics carries etcd's metric names, passes promtool, and moves under writes
+// and across a leader change.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
 
 #include "tests/support/cluster.h"
@@ -106,6 +111,91 @@ TEST(HttpPortTest, HealthFollowsTheQuorum) {
   cluster.Start(2, /*wait_ready=*/false);
   EXPECT_TRUE(WaitUntil([&] { return HealthStatus(cluster, 0) == 200; }, seconds(20)))
       << "member 0 not healthy again 20 s after its quorum came back";
+}
+
+// The value of the first sample of `name` (exactly, labels included) in `text`.
+std::optional<double> Sample(const std::string& text, const std::string& name) {
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return std::nullopt;
+}
+
+std::string Metrics(const TestCluster& cluster, int i) {
+  auto result = Http(cluster, i).Get("/metrics");
+  EXPECT_TRUE(result);
+  if (!result) return "";
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  return result->body;
+}
+
+TEST(HttpPortTest, MetricsMoveUnderWritesAndAcrossALeaderChange) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  auto leader = cluster.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const int follower = (*leader + 1) % 3;
+  const std::string before = Metrics(cluster, follower);
+  for (const char* name :
+       {"etcd_server_has_leader", "etcd_server_is_leader", "etcd_server_leader_changes_seen_total",
+        "etcd_server_proposals_committed_total", "etcd_server_proposals_applied_total",
+        "etcd_server_proposals_pending", "etcd_server_proposals_failed_total",
+        "etcd_disk_wal_fsync_duration_seconds_count",
+        "etcd_disk_backend_commit_duration_seconds_count", "etcd_mvcc_db_total_size_in_bytes",
+        "etcd_mvcc_db_total_size_in_use_in_bytes", "etcd_debugging_mvcc_keys_total",
+        "process_resident_memory_bytes"}) {
+    EXPECT_TRUE(Sample(before, name).has_value()) << name << " missing:\n" << before;
+  }
+  EXPECT_EQ(Sample(before, "etcd_server_has_leader"), 1);
+  EXPECT_EQ(Sample(before, "etcd_server_is_leader"), 0);
+  EXPECT_EQ(Sample(Metrics(cluster, *leader), "etcd_server_is_leader"), 1);
+
+  // promtool reads it (etcd's three _total gauges aside, which it warns about for etcd too).
+  const std::string file = cluster.dir() + "/metrics.txt";
+  std::ofstream(file) << before;
+  const std::string check = "promtool check metrics < " + file + " 2>&1";
+  FILE* pipe = popen(check.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string promtool;
+  char buffer[512];
+  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) promtool += buffer;
+  const int promtool_status = pclose(pipe);
+  std::istringstream problems(promtool);
+  std::string problem;
+  while (std::getline(problems, problem)) {
+    const bool etcd_gauge = problem.find("etcd_server_proposals_committed_total") == 0 ||
+                            problem.find("etcd_server_proposals_applied_total") == 0 ||
+                            problem.find("etcd_debugging_mvcc_keys_total") == 0;
+    EXPECT_TRUE(etcd_gauge) << "promtool: " << problem;
+  }
+  EXPECT_TRUE(promtool_status == 0 || !promtool.empty()) << "promtool did not run";
+
+  for (int n = 0; n < 50; ++n) {
+    ASSERT_TRUE(cluster.Client(follower).Put("key" + std::to_string(n), "v").ok());
+  }
+  const std::string after = Metrics(cluster, follower);
+  EXPECT_GE(*Sample(after, "etcd_server_proposals_committed_total"),
+            *Sample(before, "etcd_server_proposals_committed_total") + 50);
+  EXPECT_GE(*Sample(after, "etcd_server_proposals_applied_total"),
+            *Sample(before, "etcd_server_proposals_applied_total") + 50);
+  EXPECT_EQ(Sample(after, "etcd_debugging_mvcc_keys_total"), 50);
+  EXPECT_GE(*Sample(after, "etcd_disk_wal_fsync_duration_seconds_count"),
+            *Sample(before, "etcd_disk_wal_fsync_duration_seconds_count") + 1);
+  EXPECT_GT(*Sample(after,
+                    "grpc_server_handled_total{grpc_type=\"unary\",grpc_service="
+                    "\"etcdserverpb.KV\",grpc_method=\"Put\",grpc_code=\"OK\"}"),
+            0);
+
+  cluster.Kill(*leader);
+  auto next = cluster.WaitForLeader();
+  ASSERT_TRUE(next.has_value());
+  const std::string changed = Metrics(cluster, follower);
+  EXPECT_GE(*Sample(changed, "etcd_server_leader_changes_seen_total"),
+            *Sample(before, "etcd_server_leader_changes_seen_total") + 1);
+  EXPECT_EQ(Sample(changed, "etcd_server_is_leader"), *next == follower ? 1 : 0);
 }
 
 }  // namespace
