@@ -13,7 +13,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev openssl
-  libgoogle-perftools-dev libcpp-httplib-dev
+  libgoogle-perftools-dev libcpp-httplib-dev libyaml-cpp-dev
   python3
 )
 if [[ "${1:-}" == "--tests" ]]; then

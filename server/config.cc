@@ -1,18 +1,23 @@
 #include "server/config.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "server/peer/cipher_suites.h"
+#include "yaml-cpp/yaml.h"
 
 namespace quorum::server {
 
@@ -84,7 +89,97 @@ absl::StatusOr<std::vector<Url>> ParseUrls(const std::string& list, const std::s
   return urls;
 }
 
+namespace {
+
+// The command line a --config-file stands for: each top-level key is the flag of that name, the
+// two security sections hold the TLS flags of their side. Lists become comma-separated values.
+// An error names the file and the key.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ConfigFileFlags(
+    const std::string& path) {
+  auto bad = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("--config-file ", path, ": ", what));
+  };
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return bad("cannot be read");
+  } catch (const YAML::Exception& e) {
+    return bad(absl::StrCat("not YAML: ", e.what()));
+  }
+  if (root.IsNull()) return std::vector<std::pair<std::string, std::string>>{};
+  if (!root.IsMap()) return bad("the file must hold a map of settings");
+  auto text = [](const YAML::Node& value) -> std::optional<std::string> {
+    if (value.IsScalar()) return value.Scalar();
+    if (value.IsNull()) return std::string();
+    if (!value.IsSequence()) return std::nullopt;
+    std::vector<std::string> items;
+    for (const YAML::Node& item : value) {
+      if (!item.IsScalar()) return std::nullopt;
+      items.push_back(item.Scalar());
+    }
+    return absl::StrJoin(items, ",");
+  };
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (const auto& entry : root) {
+    const std::string key = entry.first.Scalar();
+    if (key == "client-transport-security" || key == "peer-transport-security") {
+      const bool peer = key == "peer-transport-security";
+      if (!entry.second.IsMap()) return bad(absl::StrCat("\"", key, "\" must be a map"));
+      // etcd's section keys, and the CRL and allowed CN, which etcd has as flags only.
+      static const std::map<std::string, std::pair<std::string, std::string>> kSection = {
+          {"cert-file", {"cert-file", "peer-cert-file"}},
+          {"key-file", {"key-file", "peer-key-file"}},
+          {"client-cert-auth", {"client-cert-auth", "peer-client-cert-auth"}},
+          {"trusted-ca-file", {"trusted-ca-file", "peer-trusted-ca-file"}},
+          {"auto-tls", {"auto-tls", "peer-auto-tls"}},
+          {"crl-file", {"client-crl-file", "peer-crl-file"}},
+          {"cert-allowed-cn", {"", "peer-cert-allowed-cn"}}};
+      for (const auto& item : entry.second) {
+        const std::string name = item.first.Scalar();
+        auto it = kSection.find(name);
+        const std::string flag =
+            it == kSection.end() ? "" : (peer ? it->second.second : it->second.first);
+        if (flag.empty()) return bad(absl::StrCat("unknown key \"", key, ".", name, "\""));
+        auto value = text(item.second);
+        if (!value) return bad(absl::StrCat("\"", key, ".", name, "\" must be a value"));
+        flags.emplace_back(flag, *value);
+      }
+      continue;
+    }
+    auto value = text(entry.second);
+    if (!value) return bad(absl::StrCat("\"", key, "\" must be a value or a list of values"));
+    if (entry.second.IsNull()) continue;  // "key:" with nothing: the default stays
+    flags.emplace_back(key, *value);
+  }
+  return flags;
+}
+
+// --config-file from the command line or ETCD_CONFIG_FILE; "" when neither gives one.
+std::string ConfigFilePath(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    for (const std::string flag : {"--config-file", "-config-file"}) {
+      if (arg == flag && i + 1 < argc) return argv[i + 1];
+      if (absl::StartsWith(arg, flag + "=")) return arg.substr(flag.size() + 1);
+    }
+  }
+  const char* from_env = std::getenv("ETCD_CONFIG_FILE");
+  return from_env == nullptr ? "" : from_env;
+}
+
+}  // namespace
+
 absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
+  // With a configuration file, its settings are the only ones: other flags and ETCD_*
+  // variables are ignored (etcd behaviour).
+  const std::string config_file = ConfigFilePath(argc, argv);
+  std::vector<std::pair<std::string, std::string>> file_flags;
+  if (!config_file.empty()) {
+    auto flags = ConfigFileFlags(config_file);
+    if (!flags.ok()) return flags.status();
+    file_flags = *std::move(flags);
+  }
   Config config;
   CLI::App app{"quorumd: a Raft-replicated key-value store serving the etcd v3 API", "quorumd"};
   app.set_version_flag("--version", "quorumd", "Print the version and exit.");
@@ -96,7 +191,8 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   std::string initial_cluster;
 
   // Every flag can also come from ETCD_<NAME IN CAPITALS WITH UNDERSCORES>, as with etcd.
-  auto env = [](const std::string& flag) {
+  auto env = [&config_file](const std::string& flag) {
+    if (!config_file.empty()) return std::string();  // no envname: variables are ignored
     std::string name = "ETCD_";
     for (char c : flag) name += c == '-' ? '_' : static_cast<char>(std::toupper(c));
     return name;
@@ -206,13 +302,35 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
         ->group("etcd compatibility (no effect)");
   }
 
+  std::string unused_config_file;
+  app.add_option("--config-file", unused_config_file,
+                 "Path to the server configuration file (YAML, etcd's keys). Other flags and "
+                 "environment variables are ignored when it is given.");
+
   try {
-    app.parse(argc, argv);
+    if (config_file.empty()) {
+      app.parse(argc, argv);
+    } else {
+      std::vector<std::string> args;
+      for (const auto& [key, value] : file_flags) {
+        if (key == "config-file" || app.get_option_no_throw("--" + key) == nullptr) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--config-file ", config_file, ": unknown key \"", key, "\""));
+        }
+        args.push_back(absl::StrCat("--", key, "=", value));
+      }
+      std::reverse(args.begin(), args.end());  // CLI11 takes a vector last argument first
+      app.parse(args);
+    }
   } catch (const CLI::CallForHelp&) {
     return absl::CancelledError(app.help());
   } catch (const CLI::CallForVersion&) {
     return absl::CancelledError("version");
   } catch (const CLI::ParseError& e) {
+    if (!config_file.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--config-file ", config_file, ": ", e.what()));
+    }
     return absl::InvalidArgumentError(e.what());
   }
 

@@ -1,8 +1,10 @@
 #include "server/config.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <vector>
 
 namespace quorum::server {
@@ -79,6 +81,95 @@ TEST(Config, AutoCompactionRetentionReadsAsEtcdReadsIt) {
   EXPECT_FALSE(garbage.ok());
   EXPECT_NE(garbage.status().message().find("--auto-compaction-retention \"soon\""),
             absl::string_view::npos);
+}
+
+// Writes `yaml` to a fresh file; returns its path.
+std::string YamlFile(const std::string& yaml) {
+  static int count = 0;
+  const std::string path = ::testing::TempDir() + "/quorum-config-" + std::to_string(getpid()) +
+                           "-" + std::to_string(++count) + ".yml";
+  std::ofstream(path) << yaml;
+  return path;
+}
+
+TEST(Config, ConfigFileTakesEtcdsKeysAndOverridesEverythingElse) {
+  const std::string path = YamlFile(R"(
+name: m2
+data-dir: /var/lib/quorum/m2
+listen-client-urls: https://10.0.0.2:2379,http://127.0.0.1:2379
+advertise-client-urls: https://10.0.0.2:2379
+listen-peer-urls: https://10.0.0.2:2380
+initial-advertise-peer-urls: https://10.0.0.2:2380
+initial-cluster: m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380
+initial-cluster-state: new
+initial-cluster-token: prod
+heartbeat-interval: 200
+election-timeout: 2000
+auto-compaction-mode: periodic
+auto-compaction-retention: "1h"
+experimental-initial-corrupt-check: true
+cipher-suites:
+  - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+  - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+wal-dir:
+client-transport-security:
+  cert-file: /etc/quorum/m2.pem
+  key-file: /etc/quorum/m2-key.pem
+  trusted-ca-file: /etc/quorum/ca.pem
+  client-cert-auth: true
+peer-transport-security:
+  cert-file: /etc/quorum/m2-peer.pem
+  key-file: /etc/quorum/m2-peer-key.pem
+  trusted-ca-file: /etc/quorum/ca.pem
+  client-cert-auth: true
+  crl-file: /etc/quorum/crl.pem
+  cert-allowed-cn: quorum-peer
+)");
+  setenv("ETCD_NAME", "from-env", 1);
+  auto config = Parse({"--config-file", path.c_str(), "--name", "from-flag"});
+  unsetenv("ETCD_NAME");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->name, "m2");  // neither the flag nor the variable
+  EXPECT_EQ(config->data_dir, "/var/lib/quorum/m2");
+  ASSERT_EQ(config->listen_client_urls.size(), 2u);
+  EXPECT_EQ(config->listen_client_urls[0].scheme, "https");
+  EXPECT_EQ(config->initial_cluster.size(), 3u);
+  EXPECT_EQ(config->heartbeat_interval_ms, 200);
+  EXPECT_EQ(config->election_timeout_ms, 2000);
+  EXPECT_EQ(config->auto_compaction_period, absl::Hours(1));
+  EXPECT_TRUE(config->initial_corrupt_check);
+  EXPECT_FALSE(config->cipher_list.empty());
+  EXPECT_EQ(config->client_tls.cert_file, "/etc/quorum/m2.pem");
+  EXPECT_TRUE(config->client_tls.client_cert_auth);
+  EXPECT_EQ(config->peer_tls.key_file, "/etc/quorum/m2-peer-key.pem");
+  EXPECT_TRUE(config->peer_tls.client_cert_auth);
+  EXPECT_EQ(config->peer_tls.crl_file, "/etc/quorum/crl.pem");
+  EXPECT_EQ(config->peer_tls.allowed_cn, "quorum-peer");
+}
+
+TEST(Config, ConfigFileErrorsNameTheFileAndTheKey) {
+  auto unknown = Parse({"--config-file", YamlFile("name: m1\nlisten-clients: x\n").c_str()});
+  EXPECT_NE(unknown.status().message().find("unknown key \"listen-clients\""),
+            absl::string_view::npos)
+      << unknown.status();
+  auto section =
+      Parse({"--config-file", YamlFile("client-transport-security:\n  cert: a.pem\n").c_str()});
+  EXPECT_NE(section.status().message().find("unknown key \"client-transport-security.cert\""),
+            absl::string_view::npos)
+      << section.status();
+  auto value = Parse({"--config-file", YamlFile("heartbeat-interval: often\n").c_str()});
+  EXPECT_FALSE(value.ok());
+  EXPECT_NE(value.status().message().find("--config-file"), absl::string_view::npos)
+      << value.status();
+  EXPECT_NE(value.status().message().find("heartbeat-interval"), absl::string_view::npos)
+      << value.status();
+  auto missing = Parse({"--config-file=/nonexistent/quorum.yml"});
+  EXPECT_EQ(missing.status().message(), "--config-file /nonexistent/quorum.yml: cannot be read");
+  auto not_yaml = Parse({"--config-file", YamlFile("name: [unclosed\n").c_str()});
+  EXPECT_NE(not_yaml.status().message().find("not YAML"), absl::string_view::npos)
+      << not_yaml.status();
+  auto not_map = Parse({"--config-file", YamlFile("- a\n- b\n").c_str()});
+  EXPECT_NE(not_map.status().message().find("must hold a map"), absl::string_view::npos);
 }
 
 TEST(Config, UnknownFlagIsAnError) {
