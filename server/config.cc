@@ -205,6 +205,9 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   add("listen-client-urls", listen_client, "URLs to listen on for client traffic.");
   add("advertise-client-urls", advertise_client, "This member's client URLs to advertise.");
   add("listen-peer-urls", listen_peer, "URLs to listen on for peer traffic.");
+  std::string listen_metrics;
+  add("listen-metrics-urls", listen_metrics,
+      "List of URLs to listen on for the metrics and health endpoints.");
   add("initial-advertise-peer-urls", advertise_peer, "This member's peer URLs to advertise.");
   add("initial-cluster", initial_cluster,
       "Initial cluster configuration for bootstrapping: name=http://host:port,...");
@@ -419,6 +422,11 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
     if (!urls.ok()) return urls.status();
     *target = *std::move(urls);
   }
+  if (!listen_metrics.empty()) {
+    auto urls = ParseUrls(listen_metrics, "listen-metrics-urls");
+    if (!urls.ok()) return urls.status();
+    config.listen_metrics_urls = *std::move(urls);
+  }
 
   // --- TLS checks ---
   if (!cipher_suites.empty()) {
@@ -428,8 +436,12 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
     if (!list.ok()) return list.status();
     config.cipher_list = *list;
   }
-  // etcd behaviour: an https:// listener needs a certificate, given or made by auto-TLS.
-  for (const Url& url : config.listen_client_urls) {
+  // etcd behaviour: an https:// listener needs a certificate, given or made by auto-TLS. The
+  // metrics listeners serve with the client side's.
+  std::vector<Url> client_side = config.listen_client_urls;
+  client_side.insert(client_side.end(), config.listen_metrics_urls.begin(),
+                     config.listen_metrics_urls.end());
+  for (const Url& url : client_side) {
     if (url.scheme == "https" && !config.client_tls.HasCertificate() &&
         !config.client_tls.auto_tls) {
       return absl::InvalidArgumentError(

@@ -42,6 +42,8 @@ struct Config {
   std::vector<Url> listen_client_urls;
   std::vector<Url> advertise_client_urls;
   std::vector<Url> listen_peer_urls;
+  // --listen-metrics-urls: /metrics and /health alone, HTTP/1.1 (empty: none).
+  std::vector<Url> listen_metrics_urls;
   std::vector<Url> initial_advertise_peer_urls;
   std::vector<InitialMember> initial_cluster;
   std::string initial_cluster_state = "new";

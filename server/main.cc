@@ -173,8 +173,19 @@ int Run(int argc, char** argv) {
     join_signal_waiter();
     return 1;
   }
+  // --listen-metrics-urls: HTTP/1.1 only, /metrics and /health.
+  std::unique_ptr<quorum::server::http::ClientPort> metrics_port;
+  if (!config->listen_metrics_urls.empty()) {
+    auto listened = quorum::server::http::ClientPort::Listen(config->listen_metrics_urls);
+    if (!listened.ok()) {
+      std::fprintf(stderr, "quorumd: %s\n", std::string(listened.status().message()).c_str());
+      join_signal_waiter();
+      return 1;
+    }
+    metrics_port = *std::move(listened);
+  }
   quorum::server::http::SslCtx http_tls;
-  if ((*port)->HasTls()) {
+  if ((*port)->HasTls() || (metrics_port && metrics_port->HasTls())) {
     auto context =
         quorum::server::http::MakeHttpTlsContext(config->client_tls, config->cipher_list);
     if (!context.ok()) {
@@ -220,6 +231,17 @@ int Run(int argc, char** argv) {
                                         [m = member->get()] { return m->metrics().Render(); });
   (*port)->Start(server.get(), http_tls.get(),
                  [&face](int fd, SSL* ssl) { face.ServeConnection(fd, ssl); });
+  quorum::server::http::HttpFace metrics_face;
+  if (metrics_port) {
+    quorum::server::http::AddMetricsRoutes(metrics_face, member->get(),
+                                           [m = member->get()] { return m->metrics().Render(); });
+    metrics_port->Start(/*grpc=*/nullptr, http_tls.get(), [&metrics_face](int fd, SSL* ssl) {
+      metrics_face.ServeConnection(fd, ssl);
+    });
+    for (const auto& url : config->listen_metrics_urls) {
+      spdlog::info("serving /metrics and /health on {}", url.original);
+    }
+  }
   for (const auto& url : config->listen_client_urls) {
     spdlog::info("serving client requests on {}", url.original);
   }
@@ -233,6 +255,7 @@ int Run(int argc, char** argv) {
   }
   if (compactor) compactor->Stop();
   if (corruption_monitor) corruption_monitor->Stop();
+  if (metrics_port) metrics_port->Stop();
   (*port)->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();

@@ -260,7 +260,8 @@ void ClientPort::AcceptLoop(const Listener& listener) {
 void ClientPort::Serve(Connection* connection, bool tls) {
   const int fd = connection->fd;  // stays open until this returns (closed under mu_ after)
   const auto deadline = std::chrono::steady_clock::now() + kHelloDeadline;
-  Protocol protocol = Protocol::kNeedMore;
+  // Without a gRPC server every connection is HTTP/1.1.
+  Protocol protocol = grpc_ == nullptr ? Protocol::kHttp1 : Protocol::kNeedMore;
   size_t seen = 0;
   while (protocol == Protocol::kNeedMore) {
     const std::string start = PeekMore(fd, seen, deadline);

@@ -46,8 +46,9 @@ class ClientPort {
   // The gRPC listening address TLS gRPC connections are relayed to ("unix-abstract:...").
   const std::string& TlsGrpcAddress() const { return tls_grpc_address_; }
 
-  // Starts accepting. `grpc` takes plain HTTP/2 connections; `tls` (required when HasTls())
-  // terminates HTTP/1.1 over TLS; `http` serves HTTP/1.1 connections. All must outlive Stop().
+  // Starts accepting. `grpc` takes plain HTTP/2 connections (null: every connection is HTTP/1.1,
+  // as on --listen-metrics-urls); `tls` (required when HasTls()) terminates HTTP/1.1 over TLS;
+  // `http` serves HTTP/1.1 connections. All must outlive Stop().
   void Start(grpc::Server* grpc, SSL_CTX* tls, HttpConnectionHandler http);
   // Stops accepting, ends every HTTP connection and relay, and joins their threads.
   void Stop();

@@ -49,15 +49,10 @@ bool CheckHealth(MemberApi* member, const std::vector<std::string>& excluded) {
   return true;
 }
 
-void AddMemberRoutes(HttpFace& face, MemberApi* member, std::function<std::string()> metrics) {
+void AddMetricsRoutes(HttpFace& face, MemberApi* member, std::function<std::string()> metrics) {
   face.GetOnly("/metrics", [metrics = std::move(metrics)](const httplib::Request&,
                                                           httplib::Response& response) {
     response.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  face.GetOnly("/version", [](const httplib::Request&, httplib::Response& response) {
-    response.set_content(
-        std::string(R"({"etcdserver":")") + kEtcdApiVersion + R"(","etcdcluster":"3.4.0"})",
-        "application/json");
   });
   face.GetOnly("/health", [member](const httplib::Request& request, httplib::Response& response) {
     std::vector<std::string> excluded;
@@ -68,6 +63,15 @@ void AddMemberRoutes(HttpFace& face, MemberApi* member, std::function<std::strin
     } else {
       GoHttpError(response, 503, R"({"health":"false"})");
     }
+  });
+}
+
+void AddMemberRoutes(HttpFace& face, MemberApi* member, std::function<std::string()> metrics) {
+  AddMetricsRoutes(face, member, std::move(metrics));
+  face.GetOnly("/version", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content(
+        std::string(R"({"etcdserver":")") + kEtcdApiVersion + R"(","etcdcluster":"3.4.0"})",
+        "application/json");
   });
 }
 

@@ -19,7 +19,10 @@ namespace quorum::server::http {
 // The health check behind /health; true when healthy. `excluded` names alarms to ignore.
 bool CheckHealth(MemberApi* member, const std::vector<std::string>& excluded);
 
-// `metrics` renders the exposition text for one scrape; it must be callable from any thread.
+// /health and /metrics, all that --listen-metrics-urls serve. `metrics` renders the exposition
+// text for one scrape; it must be callable from any thread.
+void AddMetricsRoutes(HttpFace& face, MemberApi* member, std::function<std::string()> metrics);
+// Those and /version, for the client URLs.
 void AddMemberRoutes(HttpFace& face, MemberApi* member, std::function<std::string()> metrics);
 
 }  // namespace quorum::server::http

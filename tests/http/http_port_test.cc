@@ -198,5 +198,37 @@ TEST(HttpPortTest, MetricsMoveUnderWritesAndAcrossALeaderChange) {
   EXPECT_EQ(Sample(changed, "etcd_server_is_leader"), *next == follower ? 1 : 0);
 }
 
+TEST(HttpPortTest, MetricsUrlsServeMetricsAndHealthAlone) {
+  TestCluster cluster(3);
+  std::vector<int> metrics_ports;
+  for (int i = 0; i < 3; ++i) {
+    metrics_ports.push_back(testing::FreeLoopbackPort());
+    // By its variable: per-member flags would mark the member as one added later.
+    cluster.SetEnv(
+        i, {"ETCD_LISTEN_METRICS_URLS=http://127.0.0.1:" + std::to_string(metrics_ports[i])});
+  }
+  cluster.StartAll();
+  ASSERT_TRUE(cluster.WaitForLeader().has_value());
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("member " + std::to_string(i));
+    httplib::Client http("127.0.0.1", metrics_ports[i]);
+    http.set_read_timeout(seconds(5));
+    auto health = http.Get("/health");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+    EXPECT_EQ(health->body, R"({"health":"true"})");
+    auto metrics = http.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(metrics->status, 200);
+    EXPECT_EQ(Sample(metrics->body, "etcd_server_has_leader"), 1);
+    auto version = http.Get("/version");  // the client URLs' route only
+    ASSERT_TRUE(version);
+    EXPECT_EQ(version->status, 404);
+    // Not a gRPC port: an etcd client gets no answer there.
+    client::KvClient grpc("127.0.0.1:" + std::to_string(metrics_ports[i]));
+    EXPECT_FALSE(grpc.Put("k", "v").ok());
+  }
+}
+
 }  // namespace
 }  // namespace quorum
