@@ -110,9 +110,8 @@ class MaintenanceService final : public Maintenance::CallbackService {
     if (auto denied = CheckMaintenanceAdmin(*context, member_->auth()); !denied.ok()) {
       return FinishUnary(context, denied);
     }
-    absl::Status s = member_->Defragment();
-    if (s.ok()) *response->mutable_header() = member_->CurrentHeader();
-    return FinishUnary(context, s);
+    // etcd behaviour: the answer carries no header.
+    return FinishUnary(context, member_->Defragment());
   }
 
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context,
