@@ -1,10 +1,12 @@
 #include "server/http/http_face.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace quorum::server::http {
 namespace {
@@ -91,9 +93,16 @@ class ConnectionStream final : public httplib::Stream {
   SSL* ssl_;
 };
 
+// The socket of the connection the calling thread serves (-1 outside ServeConnection).
+thread_local int current_connection_fd = -1;
+
 }  // namespace
 
 HttpFace::HttpFace() {
+  // cpp-httplib ends streamed bodies (content providers) at once when its server socket is
+  // unset, taking that for a server shutting down. Connections come from ClientPort, not from a
+  // socket of its own: an open descriptor of ours stands for "serving" until destruction.
+  svr_sock_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   set_keep_alive_timeout(kKeepAliveSeconds);  // what the Keep-Alive header announces
   set_keep_alive_max_count(kKeepAliveMaxRequests);
   // etcd answers every request with these (its CORS wrapper, open to any origin by default).
@@ -101,19 +110,48 @@ HttpFace::HttpFace() {
                        {"Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE"},
                        {"Access-Control-Allow-Origin", "*"}});
   set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
-    if (request.method == "GET" || get_only_.count(request.path) == 0) {
-      return HandlerResponse::Unhandled;
+    if (request.method != "GET" && get_only_.count(request.path) != 0) {
+      response.set_header("Allow", "GET");
+      GoHttpError(response, 405, "Method Not Allowed");
+      return HandlerResponse::Handled;
     }
-    response.set_header("Allow", "GET");
-    GoHttpError(response, 405, "Method Not Allowed");
-    return HandlerResponse::Handled;
-  });
-  // Go's default answer for a path no handler takes.
-  set_error_handler([](const httplib::Request&, httplib::Response& response) {
-    if (response.status == 404 && response.body.empty()) {
-      GoHttpError(response, 404, "404 page not found");
+    if (request.method != "POST" && post_only_.count(request.path) != 0) {
+      GoHttpError(response, 405, "Method Not Allowed");
+      return HandlerResponse::Handled;
     }
+    return HandlerResponse::Unhandled;
   });
+  // Go's default answer for a path no handler takes, unless its prefix has its own.
+  set_error_handler([this](const httplib::Request& request, httplib::Response& response) {
+    if (response.status != 404 || !response.body.empty()) return;
+    for (const auto& [prefix, body] : not_found_bodies_) {
+      if (request.path.compare(0, prefix.size(), prefix) == 0) {
+        GoHttpError(response, 404, body);
+        return;
+      }
+    }
+    GoHttpError(response, 404, "404 page not found");
+  });
+}
+
+HttpFace::~HttpFace() {
+  const socket_t placeholder = svr_sock_.exchange(INVALID_SOCKET);
+  if (placeholder != INVALID_SOCKET) close(placeholder);
+}
+
+void HttpFace::PostOnly(const std::string& path, Handler handler) {
+  post_only_.insert(path);
+  Post(path, std::move(handler));
+}
+
+void HttpFace::SetNotFoundBody(const std::string& prefix, const std::string& body) {
+  not_found_bodies_.emplace_back(prefix, body);
+}
+
+bool HttpFace::PeerGone() {
+  if (current_connection_fd < 0) return false;
+  pollfd p{current_connection_fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 void HttpFace::GetOnly(const std::string& path, Handler handler) {
@@ -123,6 +161,10 @@ void HttpFace::GetOnly(const std::string& path, Handler handler) {
 
 void HttpFace::ServeConnection(int fd, SSL* ssl) {
   ConnectionStream stream(fd, ssl);
+  current_connection_fd = fd;
+  struct Reset {
+    ~Reset() { current_connection_fd = -1; }
+  } reset;
   for (int count = 0; count < kKeepAliveMaxRequests; ++count) {
     if (!stream.Pending() && !stream.Wait(POLLIN, kKeepAliveSeconds * 1000)) return;
     bool closed = false;
