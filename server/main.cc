@@ -1,6 +1,6 @@
 // quorumd: one member of a quorum cluster. Parses etcd-style flags, opens the data dir, serves
-// the etcd v3 gRPC API and the HTTP face (/version, /health) on --listen-client-urls, and shuts
-// down cleanly on SIGINT/SIGTERM.
+// the etcd v3 gRPC API and the HTTP face (/version, /health, the JSON gateway) on
+// --listen-client-urls, and shuts down cleanly on SIGINT/SIGTERM.
 #include <grpcpp/grpcpp.h>
 
 #include <csignal>
@@ -17,6 +17,7 @@
 #include "raft/fatal.h"
 #include "server/config.h"
 #include "server/http/client_port.h"
+#include "server/http/gateway.h"
 #include "server/http/http_face.h"
 #include "server/http/member_routes.h"
 #include "server/http/tls_context.h"
@@ -191,8 +192,11 @@ int Run(int argc, char** argv) {
     join_signal_waiter();
     return 1;
   }
+  // The JSON gateway calls the gRPC server in process; it lives as long as the face.
+  quorum::server::http::Gateway gateway(server.get());
   quorum::server::http::HttpFace face;
   quorum::server::http::AddMemberRoutes(face, member->get());
+  gateway.AddRoutes(face);
   (*port)->Start(server.get(), http_tls.get(),
                  [&face](int fd, SSL* ssl) { face.ServeConnection(fd, ssl); });
   for (const auto& url : config->listen_client_urls) {

@@ -1,0 +1,254 @@
+#include "server/http/gateway_json.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace quorum::server::http {
+namespace {
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The end of the JSON value that starts at `start` (not whitespace), or text.size() when it is
+// cut short. Only nesting and strings are followed: the parser judges the rest.
+size_t ValueEnd(std::string_view text, size_t start) {
+  size_t i = start;
+  if (text[i] == '{' || text[i] == '[' || text[i] == '"') {
+    int depth = 0;
+    bool in_string = false;
+    for (; i < text.size(); ++i) {
+      const char c = text[i];
+      if (in_string) {
+        if (c == '\\') {
+          ++i;
+        } else if (c == '"') {
+          in_string = false;
+          if (depth == 0) return i + 1;
+        }
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth <= 0) return i + 1;
+      }
+    }
+    return text.size();
+  }
+  while (i < text.size() && !IsJsonSpace(text[i]) && text[i] != '{' && text[i] != '[' &&
+         text[i] != '"') {
+    ++i;
+  }
+  return i;
+}
+
+// Go's name for the JSON kind a top-level value of `text` has, when it is not an object.
+const char* NonObjectKind(std::string_view text) {
+  switch (text.empty() ? '{' : text[0]) {
+    case '[':
+      return "array";
+    case '"':
+      return "string";
+    case 't':
+    case 'f':
+      return "bool";
+    case '{':
+    case 'n':
+      return nullptr;
+    default:
+      return absl::ascii_isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-' ? "number"
+                                                                                        : nullptr;
+  }
+}
+
+}  // namespace
+
+std::vector<std::string_view> SplitJsonValues(std::string_view body) {
+  std::vector<std::string_view> values;
+  size_t i = 0;
+  while (true) {
+    while (i < body.size() && IsJsonSpace(body[i])) ++i;
+    if (i >= body.size()) break;
+    const size_t end = ValueEnd(body, i);
+    values.push_back(body.substr(i, end - i));
+    i = end;
+  }
+  return values;
+}
+
+absl::Status JsonToMessage(std::string_view json, google::protobuf::Message& message) {
+  message.Clear();
+  if (json.empty() || json == "null") return absl::OkStatus();
+  // etcd's decoder reads the body into a map of fields first: Go names what it got instead.
+  if (const char* kind = NonObjectKind(json); kind != nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "json: cannot unmarshal ", kind, " into Go value of type map[string]json.RawMessage"));
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &message, options);
+  if (!status.ok()) return absl::InvalidArgumentError(std::string(status.message()));
+  return absl::OkStatus();
+}
+
+std::string MessageToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = false;
+  options.always_print_enums_as_ints = false;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) return "{}";
+  return out;
+}
+
+std::unique_ptr<google::protobuf::Message> NewMessage(
+    const google::protobuf::Descriptor* descriptor) {
+  const google::protobuf::Message* prototype =
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor);
+  return std::unique_ptr<google::protobuf::Message>(prototype->New());
+}
+
+bool ParseByteBuffer(const grpc::ByteBuffer& buffer, google::protobuf::Message& message) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return false;
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return message.ParseFromString(bytes);
+}
+
+grpc::ByteBuffer SerializeToByteBuffer(const google::protobuf::Message& message) {
+  const std::string bytes = message.SerializeAsString();
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string GoJsonQuote(std::string_view text) {
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '<':
+      case '>':
+      case '&':
+        absl::StrAppendFormat(&out, "\\u%04x", c);
+        break;
+      default:
+        if (c < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else if (c == 0xe2 && i + 2 < text.size() &&
+                   static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+                   (static_cast<unsigned char>(text[i + 2]) & 0xfe) == 0xa8) {
+          // U+2028 and U+2029 break JavaScript string literals; Go escapes them.
+          absl::StrAppendFormat(&out, "\\u202%d",
+                                static_cast<unsigned char>(text[i + 2]) - 0xa8 + 8);
+          i += 2;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+int HttpStatusFromGrpcCode(int code) {
+  switch (code) {
+    case 0:  // OK
+      return 200;
+    case 1:  // CANCELLED
+      return 408;
+    case 3:   // INVALID_ARGUMENT
+    case 11:  // OUT_OF_RANGE
+      return 400;
+    case 4:  // DEADLINE_EXCEEDED
+      return 504;
+    case 5:  // NOT_FOUND
+      return 404;
+    case 6:   // ALREADY_EXISTS
+    case 10:  // ABORTED
+      return 409;
+    case 7:  // PERMISSION_DENIED
+      return 403;
+    case 16:  // UNAUTHENTICATED
+      return 401;
+    case 8:  // RESOURCE_EXHAUSTED
+      return 429;
+    case 9:  // FAILED_PRECONDITION
+      return 412;
+    case 12:  // UNIMPLEMENTED
+      return 501;
+    case 14:  // UNAVAILABLE
+      return 503;
+    default:  // UNKNOWN, INTERNAL, DATA_LOSS and codes gRPC does not define
+      return 500;
+  }
+}
+
+std::string HttpStatusText(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 412:
+      return "Precondition Failed";
+    case 429:
+      return "Too Many Requests";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Internal Server Error";
+  }
+}
+
+std::string ErrorBody(int code, std::string_view message) {
+  const std::string quoted = GoJsonQuote(message);
+  return absl::StrCat(R"({"error":)", quoted, R"(,"message":)", quoted, R"(,"code":)", code, "}");
+}
+
+std::string StreamErrorBody(int code, std::string_view message) {
+  // Fields at their zero value are left out, as for any message etcd's marshaler writes.
+  const int status = HttpStatusFromGrpcCode(code);
+  std::string body = R"({"error":{)";
+  if (code != 0) absl::StrAppend(&body, R"("grpc_code":)", code, ",");
+  absl::StrAppend(&body, R"("http_code":)", status);
+  if (!message.empty()) absl::StrAppend(&body, R"(,"message":)", GoJsonQuote(message));
+  absl::StrAppend(&body, R"(,"http_status":)", GoJsonQuote(HttpStatusText(status)), "}}");
+  return body;
+}
+
+}  // namespace quorum::server::http
