@@ -597,8 +597,8 @@ TEST(GatewayStreams, StreamEndsWhenClientGoesAwayOrMemberStops) {
           std::make_unique<RawStream>(target.port, "/v3/lease/keepalive", R"({"ID":"1000"})"));
     }
     for (auto& stream : streams) ASSERT_EQ(stream->ReadResults(1, seconds(10)).size(), 1u);
-    EXPECT_GE(ThreadCount(pid), baseline + 20);
-    streams.clear();  // hang up
+    EXPECT_GE(ThreadCount(pid), baseline + 15);  // one per connection, give or take
+    streams.clear();                             // hang up
     // Each connection's thread ends once its stream sees the client gone (gRPC's own pool may
     // keep a few more threads than before the first round).
     EXPECT_TRUE(WaitUntil([&] { return ThreadCount(pid) <= baseline + 5; }, seconds(10)))
