@@ -21,6 +21,7 @@
 #include <map>
 #include <regex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "tests/support/process.h"
@@ -610,6 +611,34 @@ TEST_F(GatewayDiff, StreamsMatchEtcd) {
     }
   }
   std::cout << "gateway stream diff: " << expected.size() << " steps\n";
+  EXPECT_EQ(CountDifferences(expected, actual), 0);
+}
+
+TEST_F(GatewayDiff, StreamsUnderAuthMatchEtcd) {
+  std::vector<std::pair<std::string, Outcome>> expected, actual;
+  for (Target* target : {&etcd_, &quorumd_}) {
+    auto& out = target == &etcd_ ? expected : actual;
+    for (const Step& step : std::vector<Step>{
+             {"add root", "/v3/auth/user/add", R"({"name":"root","password":"r"})"},
+             {"grant root", "/v3/auth/user/grant", R"({"user":"root","role":"root"})"},
+             {"enable", "/v3/auth/enable", ""}}) {
+      out.push_back({step.name, Send(*target, step)});
+    }
+    for (const auto& [name, path, body] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"watch without a token", "/v3/watch", R"({"create_request":{"key":"YQ=="}})"},
+             {"snapshot without a token", "/v3/maintenance/snapshot", ""}}) {
+      RawStream stream(target->port, path, body);
+      stream.ReadResults(1, seconds(5));
+      const std::string& received = stream.received();
+      const size_t head_end = received.find("\r\n\r\n");
+      std::string content = head_end == std::string::npos ? "" : received.substr(head_end + 4);
+      if (received.substr(0, head_end).find("Transfer-Encoding: chunked") != std::string::npos) {
+        content = Dechunk(content);
+      }
+      out.push_back({name, {0, StatusLine(received) + " " + Mask(content, {})}});
+    }
+  }
   EXPECT_EQ(CountDifferences(expected, actual), 0);
 }
 
