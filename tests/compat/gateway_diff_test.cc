@@ -562,8 +562,9 @@ TEST_F(GatewayDiff, StreamsMatchEtcd) {
       }
     }
     {
-      RawStream keepalive(target->port, "/v3/lease/keepalive", R"({"ID":"1000"})");
-      std::vector<std::string> results = keepalive.ReadResults(1, seconds(10));
+      // Two keep-alive requests in one body: two answers.
+      RawStream keepalive(target->port, "/v3/lease/keepalive", R"({"ID":"1000"} {"ID":1000})");
+      std::vector<std::string> results = keepalive.ReadResults(2, seconds(10));
       out.push_back({"keepalive status", {0, StatusLine(keepalive.received())}});
       for (size_t i = 0; i < results.size(); ++i) {
         out.push_back({"keepalive message " + std::to_string(i), {0, Mask(results[i], {})}});
@@ -676,9 +677,16 @@ TEST(GatewayStreams, StreamEndsWhenClientGoesAwayOrMemberStops) {
     EXPECT_TRUE(WaitUntil([&] { return ThreadCount(pid) <= baseline + 5; }, seconds(10)))
         << ThreadCount(pid) << " threads, " << baseline << " before";
   }
-  // The member stops promptly with streams open.
+  // The member stops promptly with a stream open and a unary call waiting (a lock held by
+  // another lease).
   RawStream watch(target.port, "/v3/watch", R"({"create_request":{"key":"YQ=="}})");
   ASSERT_EQ(watch.ReadResults(1, seconds(10)).size(), 1u);
+  Send(target, {"grant", "/v3/lease/grant", R"({"TTL":"60","ID":"2000"})"});
+  EXPECT_EQ(Send(target, {"lock", "/v3/lock/lock", R"({"name":"bA==","lease":"1000"})"}).status,
+            200);
+  RawStream waiting(target.port, "/v3/lock/lock", R"({"name":"bA==","lease":"2000"})");
+  EXPECT_TRUE(waiting.ReadResults(1, milliseconds(500)).empty());
+  EXPECT_TRUE(waiting.received().empty()) << waiting.received();
   target.process->Signal(SIGTERM);
   EXPECT_EQ(target.process->WaitExit(seconds(10)), std::optional<int>(0)) << target.process->Log();
 }
