@@ -138,7 +138,12 @@ void Gateway::ServeUnary(const google::protobuf::MethodDescriptor& method,
                          const httplib::Request& request, httplib::Response& response) {
   std::unique_ptr<google::protobuf::Message> call_request = NewMessage(method.input_type());
   // Like etcd's decoder, only the first JSON value of the body counts.
-  std::vector<std::string_view> values = SplitJsonValues(request.body);
+  absl::Status syntax;
+  std::vector<std::string_view> values = SplitJsonValues(request.body, &syntax);
+  if (values.empty() && !syntax.ok()) {
+    WriteGatewayError(response, grpc::StatusCode::INVALID_ARGUMENT, std::string(syntax.message()));
+    return;
+  }
   if (absl::Status parsed = JsonToMessage(values.empty() ? "" : values[0], *call_request);
       !parsed.ok()) {
     WriteGatewayError(response, grpc::StatusCode::INVALID_ARGUMENT, std::string(parsed.message()));
@@ -181,7 +186,14 @@ void Gateway::ServeStream(const google::protobuf::MethodDescriptor& method,
                           const httplib::Request& request, httplib::Response& response) {
   // Every JSON value of the body is one request message; at least one is sent.
   std::vector<grpc::ByteBuffer> requests;
-  std::vector<std::string_view> values = SplitJsonValues(request.body);
+  absl::Status syntax;
+  std::vector<std::string_view> values = SplitJsonValues(request.body, &syntax);
+  if (values.empty() && !syntax.ok()) {
+    // etcd's gateway answers a bad first message of a stream as an unknown error, with 500.
+    WriteGatewayError(response, grpc::StatusCode::UNKNOWN, std::string(syntax.message()), 500);
+    return;
+  }
+  // Values after a broken one are not sent, as a decoder stops there.
   if (values.empty()) values.push_back("");
   for (std::string_view value : values) {
     std::unique_ptr<google::protobuf::Message> message = NewMessage(method.input_type());

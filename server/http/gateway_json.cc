@@ -11,38 +11,213 @@ namespace {
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-// The end of the JSON value that starts at `start` (not whitespace), or text.size() when it is
-// cut short. Only nesting and strings are followed: the parser judges the rest.
-size_t ValueEnd(std::string_view text, size_t start) {
-  size_t i = start;
-  if (text[i] == '{' || text[i] == '[' || text[i] == '"') {
-    int depth = 0;
-    bool in_string = false;
-    for (; i < text.size(); ++i) {
-      const char c = text[i];
-      if (in_string) {
-        if (c == '\\') {
-          ++i;
-        } else if (c == '"') {
-          in_string = false;
-          if (depth == 0) return i + 1;
+// Go's quoting of the byte a syntax error names (encoding/json's quoteChar).
+std::string GoQuoteChar(unsigned char c) {
+  if (c == '\'') return R"('\'')";
+  if (c == '"') return R"('"')";
+  switch (c) {
+    case '\a':
+      return R"('\a')";
+    case '\b':
+      return R"('\b')";
+    case '\f':
+      return R"('\f')";
+    case '\n':
+      return R"('\n')";
+    case '\r':
+      return R"('\r')";
+    case '\t':
+      return R"('\t')";
+    case '\v':
+      return R"('\v')";
+    case '\\':
+      return R"('\\')";
+  }
+  if (c < 0x20 || c == 0x7f) return absl::StrFormat(R"('\x%02x')", c);
+  if (c < 0x80) return std::string("'") + static_cast<char>(c) + "'";
+  // Go takes the byte for a code point: U+0080..U+00FF, written in UTF-8.
+  std::string utf8 = {static_cast<char>(0xc0 | (c >> 6)), static_cast<char>(0x80 | (c & 0x3f))};
+  return "'" + utf8 + "'";
+}
+
+// Reads one JSON value starting at `at` (not whitespace) the way Go's encoding/json scanner
+// does, and moves `at` past it. Errors carry the scanner's own texts, which etcd's gateway
+// returns for a body that is not JSON.
+class GoJsonScanner {
+ public:
+  explicit GoJsonScanner(std::string_view text) : text_(text) {}
+
+  absl::Status Value(size_t& at) {
+    at_ = at;
+    absl::Status status = ReadValue();
+    at = at_;
+    return status;
+  }
+
+ private:
+  absl::Status Invalid(const char* context) const {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid character ", GoQuoteChar(static_cast<unsigned char>(text_[at_])), " ", context));
+  }
+  static absl::Status UnexpectedEnd() { return absl::InvalidArgumentError("unexpected EOF"); }
+  bool AtEnd() const { return at_ >= text_.size(); }
+  char Peek() const { return text_[at_]; }
+  void SkipSpace() {
+    while (!AtEnd() && IsJsonSpace(Peek())) ++at_;
+  }
+  static bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+  static bool IsHex(char c) {
+    return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  }
+
+  absl::Status ReadValue() {
+    SkipSpace();
+    if (AtEnd()) return UnexpectedEnd();
+    switch (Peek()) {
+      case '{':
+        return ReadObject();
+      case '[':
+        return ReadArray();
+      case '"':
+        return ReadString();
+      case 't':
+        return ReadLiteral("true");
+      case 'f':
+        return ReadLiteral("false");
+      case 'n':
+        return ReadLiteral("null");
+      default:
+        if (Peek() == '-' || IsDigit(Peek())) return ReadNumber();
+        return Invalid("looking for beginning of value");
+    }
+  }
+
+  absl::Status ReadObject() {
+    ++at_;  // {
+    SkipSpace();
+    if (AtEnd()) return UnexpectedEnd();
+    if (Peek() == '}') {
+      ++at_;
+      return absl::OkStatus();
+    }
+    while (true) {
+      SkipSpace();
+      if (AtEnd()) return UnexpectedEnd();
+      if (Peek() != '"') return Invalid("looking for beginning of object key string");
+      if (absl::Status s = ReadString(); !s.ok()) return s;
+      SkipSpace();
+      if (AtEnd()) return UnexpectedEnd();
+      if (Peek() != ':') return Invalid("after object key");
+      ++at_;
+      if (absl::Status s = ReadValue(); !s.ok()) return s;
+      SkipSpace();
+      if (AtEnd()) return UnexpectedEnd();
+      if (Peek() == '}') {
+        ++at_;
+        return absl::OkStatus();
+      }
+      if (Peek() != ',') return Invalid("after object key:value pair");
+      ++at_;
+    }
+  }
+
+  absl::Status ReadArray() {
+    ++at_;  // [
+    SkipSpace();
+    if (AtEnd()) return UnexpectedEnd();
+    if (Peek() == ']') {
+      ++at_;
+      return absl::OkStatus();
+    }
+    while (true) {
+      if (absl::Status s = ReadValue(); !s.ok()) return s;
+      SkipSpace();
+      if (AtEnd()) return UnexpectedEnd();
+      if (Peek() == ']') {
+        ++at_;
+        return absl::OkStatus();
+      }
+      if (Peek() != ',') return Invalid("after array element");
+      ++at_;
+    }
+  }
+
+  absl::Status ReadString() {
+    ++at_;  // "
+    while (true) {
+      if (AtEnd()) return UnexpectedEnd();
+      const unsigned char c = static_cast<unsigned char>(Peek());
+      if (c == '"') {
+        ++at_;
+        return absl::OkStatus();
+      }
+      if (c < 0x20) return Invalid("in string literal");
+      if (c != '\\') {
+        ++at_;
+        continue;
+      }
+      ++at_;
+      if (AtEnd()) return UnexpectedEnd();
+      const char e = Peek();
+      if (e == 'u') {
+        ++at_;
+        for (int i = 0; i < 4; ++i, ++at_) {
+          if (AtEnd()) return UnexpectedEnd();
+          if (!IsHex(Peek())) return Invalid("in \\u hexadecimal character escape");
         }
-      } else if (c == '"') {
-        in_string = true;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if (c == '}' || c == ']') {
-        if (--depth <= 0) return i + 1;
+        continue;
+      }
+      if (std::string_view("bfnrt\\/\"").find(e) == std::string_view::npos) {
+        return Invalid("in string escape code");
+      }
+      ++at_;
+    }
+  }
+
+  absl::Status ReadLiteral(std::string_view word) {
+    ++at_;
+    for (size_t i = 1; i < word.size(); ++i, ++at_) {
+      if (AtEnd()) return UnexpectedEnd();
+      if (Peek() != word[i]) {
+        return Invalid(absl::StrCat("in literal ", std::string(word), " (expecting ",
+                                    GoQuoteChar(static_cast<unsigned char>(word[i])), ")")
+                           .c_str());
       }
     }
-    return text.size();
+    return absl::OkStatus();
   }
-  while (i < text.size() && !IsJsonSpace(text[i]) && text[i] != '{' && text[i] != '[' &&
-         text[i] != '"') {
-    ++i;
+
+  // A number ends at the first byte that cannot continue it (or at the end of the body).
+  absl::Status ReadNumber() {
+    if (Peek() == '-') {
+      ++at_;
+      if (AtEnd()) return UnexpectedEnd();
+      if (!IsDigit(Peek())) return Invalid("in numeric literal");
+    }
+    if (Peek() == '0') {
+      ++at_;
+    } else {
+      while (!AtEnd() && IsDigit(Peek())) ++at_;
+    }
+    if (!AtEnd() && Peek() == '.') {
+      ++at_;
+      if (AtEnd()) return UnexpectedEnd();
+      if (!IsDigit(Peek())) return Invalid("after decimal point in numeric literal");
+      while (!AtEnd() && IsDigit(Peek())) ++at_;
+    }
+    if (!AtEnd() && (Peek() == 'e' || Peek() == 'E')) {
+      ++at_;
+      if (!AtEnd() && (Peek() == '+' || Peek() == '-')) ++at_;
+      if (AtEnd()) return UnexpectedEnd();
+      if (!IsDigit(Peek())) return Invalid("in exponent of numeric literal");
+      while (!AtEnd() && IsDigit(Peek())) ++at_;
+    }
+    return absl::OkStatus();
   }
-  return i;
-}
+
+  std::string_view text_;
+  size_t at_ = 0;
+};
 
 // Go's name for the JSON kind a top-level value of `text` has, when it is not an object.
 const char* NonObjectKind(std::string_view text) {
@@ -65,15 +240,20 @@ const char* NonObjectKind(std::string_view text) {
 
 }  // namespace
 
-std::vector<std::string_view> SplitJsonValues(std::string_view body) {
+std::vector<std::string_view> SplitJsonValues(std::string_view body, absl::Status* error) {
   std::vector<std::string_view> values;
-  size_t i = 0;
+  GoJsonScanner scanner(body);
+  *error = absl::OkStatus();
+  size_t at = 0;
   while (true) {
-    while (i < body.size() && IsJsonSpace(body[i])) ++i;
-    if (i >= body.size()) break;
-    const size_t end = ValueEnd(body, i);
-    values.push_back(body.substr(i, end - i));
-    i = end;
+    while (at < body.size() && IsJsonSpace(body[at])) ++at;
+    if (at >= body.size()) break;
+    const size_t start = at;
+    if (absl::Status s = scanner.Value(at); !s.ok()) {
+      *error = std::move(s);
+      break;
+    }
+    values.push_back(body.substr(start, at - start));
   }
   return values;
 }

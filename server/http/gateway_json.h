@@ -15,9 +15,11 @@
 
 namespace quorum::server::http {
 
-// Splits `body` into the JSON values it holds one after another (whitespace between them), as a
-// stream decoder reads them. A value cut short ends the list with what is left.
-std::vector<std::string_view> SplitJsonValues(std::string_view body);
+// Splits `body` into the JSON values it holds one after another (whitespace between them), as
+// Go's json.Decoder reads them. The first value that is not valid JSON ends the list; `error`
+// then says why, in Go's words ("invalid character 'x' looking for beginning of value",
+// "unexpected EOF"), else it is OK.
+std::vector<std::string_view> SplitJsonValues(std::string_view body, absl::Status* error);
 
 // Fills `message` from one JSON value: field names as in the .proto or in lowerCamelCase,
 // 64-bit integers as strings or numbers, bytes as base64, enums as names or numbers; unknown
