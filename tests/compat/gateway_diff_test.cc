@@ -517,7 +517,10 @@ class RawStream {
   const std::string& received() const { return received_; }
   // True once the chunked body has ended.
   bool Ended() const {
-    return received_.size() >= 5 && received_.compare(received_.size() - 5, 5, "0\r\n\r\n") == 0;
+    const size_t head_end = received_.find("\r\n\r\n");
+    if (head_end == std::string::npos) return false;
+    const std::string_view body = std::string_view(received_).substr(head_end + 4);
+    return body.size() >= 5 && body.substr(body.size() - 5) == "0\r\n\r\n";
   }
 
  private:
