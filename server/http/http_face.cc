@@ -8,6 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <string>
+
+#include "absl/strings/ascii.h"
+
 namespace quorum::server::http {
 namespace {
 
@@ -39,13 +44,42 @@ class ConnectionStream final : public httplib::Stream {
   bool is_readable() const override { return Pending() || Wait(POLLIN, kIoTimeoutMillis); }
   bool is_writable() const override { return Wait(POLLOUT, kIoTimeoutMillis); }
 
+  // While a request's head is read, bytes go one at a time so that a request without a body
+  // length can be given "Content-Length: 0" before its blank line: RFC 7230 §3.3.3 says such a
+  // body is empty (Go's server, and so etcd, reads it so), while cpp-httplib would wait for the
+  // connection to close (`curl -X POST` without data sends no length).
   ssize_t read(char* ptr, size_t size) override {
-    if (!is_readable()) return -1;
-    if (ssl_ != nullptr) {
-      const int n = SSL_read(ssl_, ptr, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
-      return n > 0 ? n : -1;
+    if (size == 0) return 0;
+    if (!added_.empty()) {
+      const size_t n = std::min(size, added_.size());
+      std::memcpy(ptr, added_.data(), n);
+      added_.erase(0, n);
+      return static_cast<ssize_t>(n);
     }
-    return recv(fd_, ptr, size, 0);
+    if (!in_head_) return Receive(ptr, size);
+    const ssize_t n = Receive(ptr, 1);
+    if (n <= 0) return n;
+    head_ += ptr[0];
+    // The blank line that ends the head has begun (a header line cannot start with CR).
+    if (head_.size() >= 3 && head_.compare(head_.size() - 3, 3, "\r\n\r") == 0) {
+      in_head_ = false;
+      const std::string lower = absl::AsciiStrToLower(head_);
+      if (lower.find("\ncontent-length:") == std::string::npos &&
+          lower.find("\ntransfer-encoding:") == std::string::npos) {
+        added_ = "ontent-Length: 0\r\n\r";
+        ptr[0] = 'C';
+      }
+      head_.clear();
+    } else if (head_ == "\r" || head_ == "\n") {
+      head_.clear();  // stray line ends before a request line are skipped, not counted
+    }
+    return n;
+  }
+
+  // A new request starts: its head is read as above.
+  void StartRequest() {
+    in_head_ = true;
+    head_.clear();
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -81,16 +115,29 @@ class ConnectionStream final : public httplib::Stream {
   }
   socket_t socket() const override { return fd_; }
 
-  // Bytes already decrypted and waiting in the TLS layer (poll cannot see them).
-  bool Pending() const { return ssl_ != nullptr && SSL_pending(ssl_) > 0; }
+  // Bytes already decrypted and waiting in the TLS layer (poll cannot see them), or added to
+  // a request head.
+  bool Pending() const { return !added_.empty() || (ssl_ != nullptr && SSL_pending(ssl_) > 0); }
   bool Wait(short events, int millis) const {
     pollfd p{fd_, events, 0};
     return poll(&p, 1, millis) > 0 && (p.revents & (events | POLLHUP | POLLERR)) != 0;
   }
 
  private:
+  ssize_t Receive(char* ptr, size_t size) {
+    if (!is_readable()) return -1;
+    if (ssl_ != nullptr) {
+      const int n = SSL_read(ssl_, ptr, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
+      return n > 0 ? n : -1;
+    }
+    return recv(fd_, ptr, size, 0);
+  }
+
   int fd_;
   SSL* ssl_;
+  bool in_head_ = true;
+  std::string head_;   // the request head read so far
+  std::string added_;  // bytes still to hand out before reading on
 };
 
 // The socket of the connection the calling thread serves (-1 outside ServeConnection).
@@ -167,6 +214,7 @@ void HttpFace::ServeConnection(int fd, SSL* ssl) {
   } reset;
   for (int count = 0; count < kKeepAliveMaxRequests; ++count) {
     if (!stream.Pending() && !stream.Wait(POLLIN, kKeepAliveSeconds * 1000)) return;
+    stream.StartRequest();
     bool closed = false;
     const bool last = count + 1 == kKeepAliveMaxRequests;
     if (!process_request(stream, last, closed, [](httplib::Request&) {}) || closed) return;
