@@ -1,7 +1,5 @@
 #include "server/http/gateway.h"
 
-#include <google/protobuf/dynamic_message.h>
-
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -76,10 +74,6 @@ constexpr const char* kPrefixes[] = {"/v3/", "/v3beta/"};
 
 // How often a waiting request looks whether its client is still there.
 constexpr absl::Duration kPeerCheckInterval = absl::Milliseconds(100);
-
-}  // namespace
-
-namespace {
 
 std::string GrpcMethodPath(const google::protobuf::MethodDescriptor& method) {
   return absl::StrCat("/", method.service()->full_name(), "/", method.name());
