@@ -271,7 +271,31 @@ absl::Status JsonToMessage(std::string_view json, google::protobuf::Message& mes
   auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &message, options);
   if (!status.ok()) return absl::InvalidArgumentError(std::string(status.message()));
-  return absl::OkStatus();
+  // Skipping unknown fields also skips enum names the type does not have, which etcd refuses:
+  // a strict parse finds them (unless an unknown field comes first and stops it).
+  google::protobuf::util::JsonParseOptions strict;
+  std::unique_ptr<google::protobuf::Message> probe(message.New());
+  auto strict_status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), probe.get(), strict);
+  // Its text: `(field): invalid value "X" for type type.googleapis.com/pkg.Message.Enum`.
+  const std::string text(strict_status.message());
+  constexpr std::string_view kValue = "invalid value ";
+  constexpr std::string_view kType = " for type type.googleapis.com/";
+  const size_t value = text.find(kValue);
+  const size_t type = text.find(kType);
+  if (strict_status.ok() || value == std::string::npos || type == std::string::npos ||
+      type < value) {
+    return absl::OkStatus();  // nothing else a strict parse refuses is refused by etcd
+  }
+  // Go names the enum type package.Message_Enum.
+  std::string go_type = text.substr(type + kType.size());
+  const size_t package_end = go_type.find('.');
+  for (size_t i = package_end + 1; package_end != std::string::npos && i < go_type.size(); ++i) {
+    if (go_type[i] == '.') go_type[i] = '_';
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown value ", text.substr(value + kValue.size(), type - value - kValue.size()),
+      " for enum ", go_type));
 }
 
 std::string MessageToJson(const google::protobuf::Message& message) {

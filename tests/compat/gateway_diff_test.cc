@@ -267,6 +267,7 @@ std::vector<Step> UnarySession() {
   add("range bad array", "/v3/kv/range", R"({"key":"YQ==","x":[1 2]})");
   add("range control character", "/v3/kv/range", "{\"key\":\"a\tb\"}");
   add("watch bad JSON", "/v3/watch", "{bad");
+  add("range unknown enum name", "/v3/kv/range", R"({"key":"YQ==","sort_order":"FOO"})");
   add("unknown route", "/v3/kv/nothing", "{}");
   add("deleterange b with prev_kv", "/v3/kv/deleterange", R"({"key":"Yg==","prev_kv":true})");
   add("deleterange nothing", "/v3/kv/deleterange", R"({"key":"eHg="})");
@@ -426,7 +427,8 @@ std::vector<Step> UnarySession() {
 // Steps whose error message comes from Go's conversion of a field's value: only status and
 // code are compared.
 std::vector<Step> BadJsonSteps() {
-  return {{"range bad revision", "/v3/kv/range", R"({"key":"YQ==","revision":"abc"})"}};
+  return {{"range bad revision", "/v3/kv/range", R"({"key":"YQ==","revision":"abc"})"},
+          {"range bool for an integer", "/v3/kv/range", R"({"key":"YQ==","limit":true})"}};
 }
 
 int CountDifferences(const std::vector<std::pair<std::string, Outcome>>& expected,

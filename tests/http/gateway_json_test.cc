@@ -69,6 +69,10 @@ TEST(GatewayJsonTest, RequestsTakeProtoNamesStringsAndNumbers) {
   EXPECT_EQ(range.sort_target(), etcdserverpb::RangeRequest::CREATE);
   EXPECT_TRUE(JsonToMessage("", range).ok());
   EXPECT_EQ(range.key(), "");
+  // Unknown fields are skipped, unknown enum names are not (etcd refuses them).
+  absl::Status unknown_enum = JsonToMessage(R"({"key":"YQ==","sort_order":"FOO"})", range);
+  EXPECT_EQ(unknown_enum.message(),
+            R"(unknown value "FOO" for enum etcdserverpb.RangeRequest_SortOrder)");
   EXPECT_EQ(JsonToMessage("[1]", range).message(),
             "json: cannot unmarshal array into Go value of type map[string]json.RawMessage");
 }
