@@ -1,6 +1,6 @@
 // quorumd: one member of a quorum cluster. Parses etcd-style flags, opens the data dir, serves
-// the etcd v3 gRPC API and the HTTP face (/version, /health) on --listen-client-urls, and shuts
-// down cleanly on SIGINT/SIGTERM.
+// the etcd v3 gRPC API and the HTTP face (/version, /health, the JSON gateway) on
+// --listen-client-urls, and shuts down cleanly on SIGINT/SIGTERM.
 #include <grpcpp/grpcpp.h>
 
 #include <csignal>
@@ -19,6 +19,7 @@
 #include "server/config.h"
 #include "server/corruption_check.h"
 #include "server/http/client_port.h"
+#include "server/http/gateway.h"
 #include "server/http/http_face.h"
 #include "server/http/member_routes.h"
 #include "server/http/tls_context.h"
@@ -226,9 +227,12 @@ int Run(int argc, char** argv) {
     corruption_monitor->Start();
   }
 
+  // The JSON gateway calls the gRPC server in process; it lives as long as the face.
+  quorum::server::http::Gateway gateway(server.get());
   quorum::server::http::HttpFace face;
   quorum::server::http::AddMemberRoutes(face, member->get(),
                                         [m = member->get()] { return m->metrics().Render(); });
+  gateway.AddRoutes(face);
   (*port)->Start(server.get(), http_tls.get(),
                  [&face](int fd, SSL* ssl) { face.ServeConnection(fd, ssl); });
   quorum::server::http::HttpFace metrics_face;

@@ -48,18 +48,23 @@ class SnapshotStream final : public grpc::ServerWriteReactor<SnapshotResponse> {
     WriteNext();
   }
 
+  // etcd behaviour: the database goes out in chunks whose remaining_bytes count the database
+  // bytes still to come; its SHA-256 (the file's last bytes) follows alone, with 0 remaining.
   void WriteNext() {
     if (remaining_ == 0) return Finish(grpc::Status::OK);
-    std::string blob(std::min<uint64_t>(remaining_, kBlobBytes), '\0');
+    const uint64_t database_left = remaining_ > kShaBytes ? remaining_ - kShaBytes : 0;
+    const uint64_t size = database_left > 0 ? std::min(database_left, kBlobBytes) : remaining_;
+    std::string blob(size, '\0');
     in_.read(blob.data(), static_cast<std::streamsize>(blob.size()));
     if (!in_) return Finish(grpc::Status(grpc::StatusCode::INTERNAL, "reading snapshot file"));
     remaining_ -= blob.size();
-    response_.set_remaining_bytes(remaining_);
+    response_.set_remaining_bytes(database_left > 0 ? database_left - size : 0);
     response_.set_blob(std::move(blob));
     StartWrite(&response_);
   }
 
   static constexpr uint64_t kBlobBytes = 32 * 1024;
+  static constexpr uint64_t kShaBytes = 32;
   server::MemberApi* member_;
   std::string path_;
   std::ifstream in_;
@@ -110,9 +115,8 @@ class MaintenanceService final : public Maintenance::CallbackService {
     if (auto denied = CheckMaintenanceAdmin(*context, member_->auth()); !denied.ok()) {
       return FinishUnary(context, denied);
     }
-    absl::Status s = member_->Defragment();
-    if (s.ok()) *response->mutable_header() = member_->CurrentHeader();
-    return FinishUnary(context, s);
+    // etcd behaviour: the answer carries no header.
+    return FinishUnary(context, member_->Defragment());
   }
 
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context,

@@ -1,10 +1,17 @@
 #include "server/http/http_face.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "absl/strings/ascii.h"
 
 namespace quorum::server::http {
 namespace {
@@ -37,13 +44,42 @@ class ConnectionStream final : public httplib::Stream {
   bool is_readable() const override { return Pending() || Wait(POLLIN, kIoTimeoutMillis); }
   bool is_writable() const override { return Wait(POLLOUT, kIoTimeoutMillis); }
 
+  // While a request's head is read, bytes go one at a time so that a request without a body
+  // length can be given "Content-Length: 0" before its blank line: RFC 7230 §3.3.3 says such a
+  // body is empty (Go's server, and so etcd, reads it so), while cpp-httplib would wait for the
+  // connection to close (`curl -X POST` without data sends no length).
   ssize_t read(char* ptr, size_t size) override {
-    if (!is_readable()) return -1;
-    if (ssl_ != nullptr) {
-      const int n = SSL_read(ssl_, ptr, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
-      return n > 0 ? n : -1;
+    if (size == 0) return 0;
+    if (!added_.empty()) {
+      const size_t n = std::min(size, added_.size());
+      std::memcpy(ptr, added_.data(), n);
+      added_.erase(0, n);
+      return static_cast<ssize_t>(n);
     }
-    return recv(fd_, ptr, size, 0);
+    if (!in_head_) return Receive(ptr, size);
+    const ssize_t n = Receive(ptr, 1);
+    if (n <= 0) return n;
+    head_ += ptr[0];
+    // The blank line that ends the head has begun (a header line cannot start with CR).
+    if (head_.size() >= 3 && head_.compare(head_.size() - 3, 3, "\r\n\r") == 0) {
+      in_head_ = false;
+      const std::string lower = absl::AsciiStrToLower(head_);
+      if (lower.find("\ncontent-length:") == std::string::npos &&
+          lower.find("\ntransfer-encoding:") == std::string::npos) {
+        added_ = "ontent-Length: 0\r\n\r";
+        ptr[0] = 'C';
+      }
+      head_.clear();
+    } else if (head_ == "\r" || head_ == "\n") {
+      head_.clear();  // stray line ends before a request line are skipped, not counted
+    }
+    return n;
+  }
+
+  // A new request starts: its head is read as above.
+  void StartRequest() {
+    in_head_ = true;
+    head_.clear();
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -79,21 +115,41 @@ class ConnectionStream final : public httplib::Stream {
   }
   socket_t socket() const override { return fd_; }
 
-  // Bytes already decrypted and waiting in the TLS layer (poll cannot see them).
-  bool Pending() const { return ssl_ != nullptr && SSL_pending(ssl_) > 0; }
+  // Bytes already decrypted and waiting in the TLS layer (poll cannot see them), or added to
+  // a request head.
+  bool Pending() const { return !added_.empty() || (ssl_ != nullptr && SSL_pending(ssl_) > 0); }
   bool Wait(short events, int millis) const {
     pollfd p{fd_, events, 0};
     return poll(&p, 1, millis) > 0 && (p.revents & (events | POLLHUP | POLLERR)) != 0;
   }
 
  private:
+  ssize_t Receive(char* ptr, size_t size) {
+    if (!is_readable()) return -1;
+    if (ssl_ != nullptr) {
+      const int n = SSL_read(ssl_, ptr, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
+      return n > 0 ? n : -1;
+    }
+    return recv(fd_, ptr, size, 0);
+  }
+
   int fd_;
   SSL* ssl_;
+  bool in_head_ = true;
+  std::string head_;   // the request head read so far
+  std::string added_;  // bytes still to hand out before reading on
 };
+
+// The socket of the connection the calling thread serves (-1 outside ServeConnection).
+thread_local int current_connection_fd = -1;
 
 }  // namespace
 
 HttpFace::HttpFace() {
+  // cpp-httplib ends streamed bodies (content providers) at once when its server socket is
+  // unset, taking that for a server shutting down. Connections come from ClientPort, not from a
+  // socket of its own: an open descriptor of ours stands for "serving" until destruction.
+  svr_sock_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   set_keep_alive_timeout(kKeepAliveSeconds);  // what the Keep-Alive header announces
   set_keep_alive_max_count(kKeepAliveMaxRequests);
   // etcd answers every request with these (its CORS wrapper, open to any origin by default).
@@ -101,19 +157,48 @@ HttpFace::HttpFace() {
                        {"Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE"},
                        {"Access-Control-Allow-Origin", "*"}});
   set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
-    if (request.method == "GET" || get_only_.count(request.path) == 0) {
-      return HandlerResponse::Unhandled;
+    if (request.method != "GET" && get_only_.count(request.path) != 0) {
+      response.set_header("Allow", "GET");
+      GoHttpError(response, 405, "Method Not Allowed");
+      return HandlerResponse::Handled;
     }
-    response.set_header("Allow", "GET");
-    GoHttpError(response, 405, "Method Not Allowed");
-    return HandlerResponse::Handled;
-  });
-  // Go's default answer for a path no handler takes.
-  set_error_handler([](const httplib::Request&, httplib::Response& response) {
-    if (response.status == 404 && response.body.empty()) {
-      GoHttpError(response, 404, "404 page not found");
+    if (request.method != "POST" && post_only_.count(request.path) != 0) {
+      GoHttpError(response, 405, "Method Not Allowed");
+      return HandlerResponse::Handled;
     }
+    return HandlerResponse::Unhandled;
   });
+  // Go's default answer for a path no handler takes, unless its prefix has its own.
+  set_error_handler([this](const httplib::Request& request, httplib::Response& response) {
+    if (response.status != 404 || !response.body.empty()) return;
+    for (const auto& [prefix, body] : not_found_bodies_) {
+      if (request.path.compare(0, prefix.size(), prefix) == 0) {
+        GoHttpError(response, 404, body);
+        return;
+      }
+    }
+    GoHttpError(response, 404, "404 page not found");
+  });
+}
+
+HttpFace::~HttpFace() {
+  const socket_t placeholder = svr_sock_.exchange(INVALID_SOCKET);
+  if (placeholder != INVALID_SOCKET) close(placeholder);
+}
+
+void HttpFace::PostOnly(const std::string& path, Handler handler) {
+  post_only_.insert(path);
+  Post(path, std::move(handler));
+}
+
+void HttpFace::SetNotFoundBody(const std::string& prefix, const std::string& body) {
+  not_found_bodies_.emplace_back(prefix, body);
+}
+
+bool HttpFace::PeerGone() {
+  if (current_connection_fd < 0) return false;
+  pollfd p{current_connection_fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 void HttpFace::GetOnly(const std::string& path, Handler handler) {
@@ -123,8 +208,13 @@ void HttpFace::GetOnly(const std::string& path, Handler handler) {
 
 void HttpFace::ServeConnection(int fd, SSL* ssl) {
   ConnectionStream stream(fd, ssl);
+  current_connection_fd = fd;
+  struct Reset {
+    ~Reset() { current_connection_fd = -1; }
+  } reset;
   for (int count = 0; count < kKeepAliveMaxRequests; ++count) {
     if (!stream.Pending() && !stream.Wait(POLLIN, kKeepAliveSeconds * 1000)) return;
+    stream.StartRequest();
     bool closed = false;
     const bool last = count + 1 == kKeepAliveMaxRequests;
     if (!process_request(stream, last, closed, [](httplib::Request&) {}) || closed) return;

@@ -9,23 +9,39 @@
 
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace quorum::server::http {
 
 class HttpFace : public httplib::Server {
  public:
   HttpFace();
+  ~HttpFace();
 
   // Serves GET on `path` (exactly); any other method there gets etcd's 405 before the body is
   // read.
   void GetOnly(const std::string& path, Handler handler);
+  // Serves POST on `path` (exactly); any other method there gets Go's 405 before the body is
+  // read (the JSON gateway's answer).
+  void PostOnly(const std::string& path, Handler handler);
+  // Paths under `prefix` that no handler takes are answered 404 with `body` (plus a newline)
+  // instead of Go's default "404 page not found".
+  void SetNotFoundBody(const std::string& prefix, const std::string& body);
+
+  // True when the client of the connection this thread serves has gone (closed or reset it) or
+  // the connection was shut down. For handlers that wait on something long: they stop then.
+  static bool PeerGone();
 
   // Serves requests on one connection until the client closes it, stays idle past the
   // keep-alive timeout, or `fd` is shut down. `ssl` (handshake done) or null for the clear.
   void ServeConnection(int fd, SSL* ssl);
 
  private:
-  std::set<std::string> get_only_;  // set before serving, read-only after
+  // Set before serving, read-only after.
+  std::set<std::string> get_only_;
+  std::set<std::string> post_only_;
+  std::vector<std::pair<std::string, std::string>> not_found_bodies_;  // prefix, body
 };
 
 // Writes an error the way Go's http.Error does (etcd's handlers use it): `body` and a newline,
