@@ -1,8 +1,10 @@
 #include "tests/elect/elect_harness.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <thread>
 
@@ -227,6 +229,79 @@ std::optional<std::pair<StateLine, size_t>> ElectInstance::WaitFor(const std::st
       },
       wait);
   return found;
+}
+
+std::optional<absl::Time> LastRenewalSent(const std::vector<StateLine>& lines, size_t before) {
+  std::optional<absl::Time> sent;
+  for (size_t i = 0; i < lines.size() && i < before; ++i) {
+    if (auto s = lines[i].RenewalSent()) sent = s;
+  }
+  return sent;
+}
+
+bool HasLine(const std::vector<StateLine>& lines, const std::string& prefix) {
+  for (const auto& line : lines) {
+    if (line.StartsWith(prefix)) return true;
+  }
+  return false;
+}
+
+absl::Duration ExpectRidesOutLeaderKill(ServerCluster& cluster, int leader, ElectInstance& active,
+                                        ElectInstance& standby) {
+  // The first renewal comes a retry period after the instance became active.
+  std::optional<absl::Time> before_kill;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        before_kill = LastRenewalSent(active.Lines());
+        return before_kill.has_value();
+      },
+      std::chrono::seconds(10)))
+      << active.Log();
+  if (!before_kill) return absl::ZeroDuration();
+  const absl::Time killed = absl::Now();
+  cluster.Kill(leader);
+  auto renewals_after = [&](absl::Time since) {
+    std::vector<absl::Time> sent;
+    for (const auto& line : active.Lines()) {
+      if (auto s = line.RenewalSent(); s.has_value() && *s > since) sent.push_back(*s);
+    }
+    return sent;
+  };
+  EXPECT_TRUE(
+      WaitUntil([&] { return renewals_after(killed).size() >= 2; }, std::chrono::seconds(15)))
+      << active.Log();
+  EXPECT_FALSE(HasLine(active.Lines(), "stepped down")) << active.Log();
+  EXPECT_FALSE(HasLine(standby.Lines(), "active")) << standby.Log();
+  const std::vector<absl::Time> after = renewals_after(killed);
+  if (after.empty()) return absl::InfiniteDuration();
+  const absl::Duration gap = after.front() - *before_kill;
+  std::cout << "cluster leader kill: renewals paused " << Seconds(gap) << " s (renew deadline "
+            << Seconds(kRenewDeadline) << " s), no step-down\n";
+  EXPECT_LT(gap, kRenewDeadline);
+  return gap;
+}
+
+std::optional<Takeover> ExpectTakeoverAfterKill(ElectInstance& active, ElectInstance& standby) {
+  Takeover out;
+  out.killed = absl::Now();
+  active.process().Kill();
+  auto taken = standby.WaitFor("active", std::chrono::seconds(15));
+  EXPECT_TRUE(taken.has_value()) << standby.Log();
+  out.killed_lines = active.Lines();
+  std::optional<absl::Time> last = LastRenewalSent(out.killed_lines);
+  EXPECT_TRUE(last.has_value()) << active.Log();
+  if (!taken || !last) return std::nullopt;
+  out.last_renewal = *last;
+  out.taken = taken->first.time;
+  const absl::Duration from_renewal = out.taken - out.last_renewal;
+  std::cout << "kill -9 of the active instance: standby active " << Seconds(from_renewal)
+            << " s after the last renewal was sent, " << Seconds(out.taken - out.killed)
+            << " s after the kill (lease duration " << Seconds(kLeaseDuration) << " s)\n";
+  // The lease cannot expire before its TTL has run from the last renewal (1 ms: log rounding);
+  // the server's expiry scan, the revoke's commit and the watch add a little, not a period.
+  EXPECT_GE(from_renewal, kLeaseDuration - absl::Milliseconds(1));
+  EXPECT_LE(from_renewal, kLeaseDuration + absl::Seconds(2));
+  return out;
 }
 
 }  // namespace quorum::testing

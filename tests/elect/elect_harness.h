@@ -121,6 +121,34 @@ class ElectInstance {
 // Where the built quorum-elect is.
 std::string ElectPath();
 
+// The lease duration and renew deadline of ElectTimings' defaults.
+inline const absl::Duration kLeaseDuration = absl::Seconds(6);
+inline const absl::Duration kRenewDeadline = absl::Seconds(4);
+
+// The send time of the last renewal logged before line `before`.
+std::optional<absl::Time> LastRenewalSent(const std::vector<StateLine>& lines,
+                                          size_t before = SIZE_MAX);
+bool HasLine(const std::vector<StateLine>& lines, const std::string& prefix);
+inline double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+// With `active` active and `standby` standing by, kill -9 the cluster's `leader` member:
+// `active` keeps renewing (two renewals sent after the kill, within 15 s), neither instance
+// steps down or takes over, and the pause in `active`'s renewals stays under the renew
+// deadline. Failures are reported through gtest; returns the pause.
+absl::Duration ExpectRidesOutLeaderKill(ServerCluster& cluster, int leader, ElectInstance& active,
+                                        ElectInstance& standby);
+
+// kill -9 `active` and wait (15 s at most) for `standby` to become active, which must not be
+// before the lease has run from `active`'s last renewal nor much after it. nullopt (with a
+// failure) when the standby never took over.
+struct Takeover {
+  absl::Time killed;                    // when `active` was killed
+  absl::Time last_renewal;              // its last renewal's send time
+  absl::Time taken;                     // when `standby` logged "active"
+  std::vector<StateLine> killed_lines;  // the killed instance's log
+};
+std::optional<Takeover> ExpectTakeoverAfterKill(ElectInstance& active, ElectInstance& standby);
+
 }  // namespace quorum::testing
 
 #endif  // QUORUM_TESTS_ELECT_ELECT_HARNESS_H_
