@@ -233,6 +233,12 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
   std::string progress_interval = "10m0s";
   add("experimental-watch-progress-notify-interval", progress_interval,
       "Duration of periodic watch progress notifications.");
+  add("logger", config.logger, "Specify 'zap' for structured logging or 'capnslog'.")
+      ->check(CLI::IsMember({"capnslog", "zap"}));
+  std::string log_outputs = "default";
+  add("log-outputs", log_outputs,
+      "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, "
+      "or list of comma separated output targets.");
   add("log-level", config.log_level, "Log level: debug, info, warn, error, panic, or fatal.")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "panic", "fatal"}));
   app.add_flag("--unsafe-no-fsync", config.unsafe_no_fsync,
@@ -297,9 +303,8 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
 
   // Flags etcd accepts that change nothing here; taken so quorumd can stand in for etcd.
   std::string ignored;
-  for (const char* flag :
-       {"logger", "log-outputs", "enable-v2", "pre-vote", "metrics", "strict-reconfig-check",
-        "enable-pprof", "max-snapshots", "max-wals", "enable-grpc-gateway"}) {
+  for (const char* flag : {"enable-v2", "pre-vote", "metrics", "strict-reconfig-check",
+                           "enable-pprof", "max-snapshots", "max-wals", "enable-grpc-gateway"}) {
     app.add_option(std::string("--") + flag, ignored, "Accepted for etcd compatibility.")
         ->envname(env(flag))
         ->group("etcd compatibility (no effect)");
@@ -373,6 +378,8 @@ absl::StatusOr<Config> ParseConfig(int argc, const char* const* argv) {
         absl::StrCat("invalid --experimental-corrupt-check-time \"", corrupt_check_time,
                      "\" (want a duration such as 5m, or 0s to turn it off)"));
   }
+
+  config.log_outputs = absl::StrSplit(log_outputs, ',', absl::SkipWhitespace());
 
   // Auto-compaction: a plain number is hours (periodic) or revisions (revision); periodic also
   // takes a Go duration ("30m", "1h30m").

@@ -24,6 +24,7 @@
 #include "server/http/member_routes.h"
 #include "server/http/tls_context.h"
 #include "server/jwt_tokens.h"
+#include "server/logging.h"
 #include "server/member.h"
 #include "server/services.h"
 #include "spdlog/spdlog.h"
@@ -98,9 +99,12 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "quorumd: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
-  spdlog::set_level(spdlog::level::from_str(
-      config->log_level == "fatal" || config->log_level == "panic" ? "critical"
-                                                                   : config->log_level));
+  if (absl::Status s =
+          quorum::server::SetUpLogging(config->logger, config->log_outputs, config->log_level);
+      !s.ok()) {
+    std::fprintf(stderr, "quorumd: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
 
   // A fatal stop writes to stderr itself; flush what the log holds before it.
   quorum::SetFatalObserver([](std::string_view) { spdlog::default_logger()->flush(); });
