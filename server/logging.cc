@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "proto/go_json_string.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/basic_file_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -60,34 +60,9 @@ class ZapLevel final : public spdlog::custom_flag_formatter {
 }  // namespace
 
 std::string JsonEscaped(std::string_view message) {
-  std::string out;
-  out.reserve(message.size());
-  for (char c : message) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
+  // Go's escaping as zap writes it: without the HTML escapes.
+  const std::string quoted = GoJsonQuote(message, /*escape_html=*/false);
+  return quoted.substr(1, quoted.size() - 2);
 }
 
 absl::Status SetUpLogging(const std::string& logger, const std::vector<std::string>& outputs,

@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "proto/go_json_string.h"
 
 namespace quorum::ctl {
 
@@ -69,40 +70,7 @@ bool IsEmpty(const Message& m, const Reflection* r, const FieldDescriptor* f) {
 
 std::string Base64(const std::string& bytes) { return absl::Base64Escape(bytes); }
 
-std::string GoJsonString(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '<':
-      case '>':
-      case '&':
-        out += absl::StrFormat("\\u%04x", c);
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string GoJsonString(const std::string& text) { return GoJsonQuote(text); }
 
 std::string GoJsonFields(const Message& message) {
   const auto* descriptor = message.GetDescriptor();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "proto/go_json_string.h"
 
 namespace quorum::server::http {
 
@@ -38,9 +39,6 @@ std::unique_ptr<google::protobuf::Message> NewMessage(
 bool ParseByteBuffer(const grpc::ByteBuffer& buffer, google::protobuf::Message& message);
 // A message serialized into a gRPC buffer.
 grpc::ByteBuffer SerializeToByteBuffer(const google::protobuf::Message& message);
-
-// A string as a JSON string literal the way Go's encoding/json writes it (<, > and & escaped).
-std::string GoJsonQuote(std::string_view text);
 
 // The HTTP status grpc-gateway v1 answers for a gRPC status code (runtime.HTTPStatusFromCode).
 int HttpStatusFromGrpcCode(int code);
