@@ -58,7 +58,7 @@ struct Config {
   uint64_t max_txn_ops = 128;
   int64_t quota_backend_bytes = 0;  // 0: the default quota
   std::string log_level = "info";
-  std::string logger = "capnslog";                 // --logger: capnslog (text) or zap (JSON)
+  std::string logger = "capnslog";                     // --logger: capnslog (text) or zap (JSON)
   std::vector<std::string> log_outputs = {"default"};  // --log-outputs
   // Period of progress notifications to idle watchers that asked for them (etcd: 10 minutes).
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
