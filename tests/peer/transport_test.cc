@@ -167,6 +167,15 @@ TEST(PeerTransportTest, CountsMessageBytesPerPeerBothWays) {
     }
     return PeerTransport::PeerTraffic{};
   };
+  // A sender counts a frame once its write has completed, which can be just after the receiver
+  // delivered it: wait (bounded) for both senders' counts.
+  for (int wait = 0; wait < 500; ++wait) {
+    if (traffic_with(*a.transport, b.id).sent_bytes >= kMessages * 64 &&
+        traffic_with(*b.transport, a.id).sent_bytes >= 64) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   // Each message carries 64 bytes of entry data plus its header fields.
   const PeerTransport::PeerTraffic a_to_b = traffic_with(*a.transport, b.id);
   const PeerTransport::PeerTraffic b_from_a = traffic_with(*b.transport, a.id);
