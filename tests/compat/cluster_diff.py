@@ -125,7 +125,9 @@ def session(etcdctl, cluster, learner_peer):
         if rc == 0 or "unhealthy cluster" not in err or time.time() > deadline:
             break
         time.sleep(0.5)
-    added = re.search(r"Member ([0-9a-f]+) added", out)
+    # etcdctl pads the id to 16 places ("Member %16x added"): an id with a leading zero nibble
+    # has two spaces before it.
+    added = re.search(r"Member +([0-9a-f]+) added", out)
     results.append(("member add m4 --learner", (rc, "", "")))
     if added is None:
         results.append(("member add m4 --learner (output)", (rc, out, err)))
