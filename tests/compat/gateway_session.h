@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/compat/count_differences.h"
 #include "tests/support/process.h"
 
 namespace quorum::gateway_test {
@@ -221,23 +222,7 @@ inline Outcome Send(Target& target, const Step& step) {
   return {answer.status, SortMembers(Mask(answer.body, step.mask))};
 }
 
-inline int CountDifferences(const std::vector<std::pair<std::string, Outcome>>& expected,
-                            const std::vector<std::pair<std::string, Outcome>>& actual) {
-  EXPECT_EQ(expected.size(), actual.size());
-  int differences = 0;
-  for (size_t i = 0; i < std::min(expected.size(), actual.size()); ++i) {
-    if (std::getenv("QUORUM_DIFF_VERBOSE") != nullptr) {
-      std::cout << "== " << expected[i].first << "\n" << expected[i].second;
-    }
-    if (!(expected[i].second == actual[i].second)) {
-      ++differences;
-      ADD_FAILURE() << "step \"" << expected[i].first << "\" differs\n--- etcd:\n"
-                    << expected[i].second << "--- quorumd:\n"
-                    << actual[i].second;
-    }
-  }
-  return differences;
-}
+using testing::CountDifferences;
 
 class GatewayDiff : public ::testing::Test {
  protected:

@@ -18,6 +18,7 @@
 
 #include "client/kv_client.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "tests/compat/count_differences.h"
 #include "tests/support/process.h"
 
 namespace quorum {
@@ -214,23 +215,7 @@ std::vector<std::pair<std::string, Call>> Session() {
 // One named step's outcome.
 using Step = std::pair<std::string, Outcome>;
 
-// Compares two runs of a session step by step; reports each difference, returns their number.
-int CountDifferences(const std::vector<Step>& expected, const std::vector<Step>& actual) {
-  EXPECT_EQ(expected.size(), actual.size());
-  int differences = 0;
-  for (size_t i = 0; i < std::min(expected.size(), actual.size()); ++i) {
-    if (std::getenv("QUORUM_DIFF_VERBOSE") != nullptr) {
-      std::cout << "== " << expected[i].first << "\n" << expected[i].second;
-    }
-    if (!(expected[i].second == actual[i].second)) {
-      ++differences;
-      ADD_FAILURE() << "step \"" << expected[i].first << "\" differs\n--- etcd:\n"
-                    << expected[i].second << "--- quorumd:\n"
-                    << actual[i].second;
-    }
-  }
-  return differences;
-}
+using testing::CountDifferences;
 
 // Starts a one-member etcd (`etcd` is its path) or quorumd with `extra` flags, data and log
 // under `dir`, and waits for it to have a leader.
