@@ -10,7 +10,11 @@ std::shared_ptr<grpc::Channel> NewEndpointChannel(const std::string& endpoint,
   args.SetMaxReceiveMessageSize(INT32_MAX);
   args.SetMaxSendMessageSize(INT32_MAX);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // gRPC takes the minimum reconnect backoff as the time one connect attempt may last (the
+  // handshake up to the server's first SETTINGS frame). Long enough for a TLS handshake on a
+  // loaded machine, short enough that a frozen or cut-off member is given up on in a second
+  // and the call fails over.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // After a failed connect the channel re-resolves; the resolver's default pause between
   // resolutions would hold a reconnect back for seconds.
