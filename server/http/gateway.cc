@@ -201,7 +201,6 @@ void Gateway::ServeStream(const google::protobuf::MethodDescriptor& method,
   }
   std::shared_ptr<GatewayStream> call = GatewayStream::Start(
       stub_, GrpcMethodPath(method), method.output_type(), std::move(requests),
-      /*half_close=*/!method.client_streaming(),
       [&request](grpc::ClientContext& context) { PrepareContext(request, context); });
   // As grpc-gateway, the status line waits for the first message: a call that fails before
   // it is answered with the error's status.

@@ -17,11 +17,10 @@ constexpr absl::Duration kPeerCheckInterval = absl::Milliseconds(100);
 std::shared_ptr<GatewayStream> GatewayStream::Start(
     grpc::GenericStub& stub, const std::string& method,
     const google::protobuf::Descriptor* response_type, std::vector<grpc::ByteBuffer> requests,
-    bool half_close, const std::function<void(grpc::ClientContext&)>& prepare) {
+    const std::function<void(grpc::ClientContext&)>& prepare) {
   std::shared_ptr<GatewayStream> call(new GatewayStream());
   call->response_type_ = response_type;
   call->requests_ = std::move(requests);
-  call->half_close_ = half_close;
   prepare(call->context_);
   {
     absl::MutexLock lock(&call->mu_);
@@ -30,27 +29,26 @@ std::shared_ptr<GatewayStream> GatewayStream::Start(
   }
   stub.PrepareBidiStreamingCall(&call->context_, method, grpc::StubOptions(), call.get());
   call->StartRead(&call->incoming_);
-  if (call->requests_.empty()) {
-    if (half_close) call->StartWritesDone();
-  } else if (half_close && call->requests_.size() == 1) {
-    call->next_write_ = 1;
-    call->StartWriteLast(&call->requests_[0], grpc::WriteOptions());
-  } else {
-    call->next_write_ = 1;
-    call->StartWrite(&call->requests_[0]);
-  }
+  call->WriteNextRequest();
   call->StartCall();
   return call;
 }
 
-void GatewayStream::OnWriteDone(bool ok) {
-  if (!ok || next_write_ >= requests_.size()) return;
+void GatewayStream::WriteNextRequest() {
+  if (next_write_ == requests_.size()) {
+    if (requests_.empty()) StartWritesDone();
+    return;
+  }
   const size_t index = next_write_++;
-  if (half_close_ && next_write_ == requests_.size()) {
+  if (next_write_ == requests_.size()) {
     StartWriteLast(&requests_[index], grpc::WriteOptions());
   } else {
     StartWrite(&requests_[index]);
   }
+}
+
+void GatewayStream::OnWriteDone(bool ok) {
+  if (ok) WriteNextRequest();
 }
 
 void GatewayStream::OnReadDone(bool ok) {

@@ -24,13 +24,14 @@ namespace quorum::server::http {
 
 class GatewayStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  // Starts `method` on `stub` and sends `requests` in order. A call whose method takes one
-  // request (server streaming) is half-closed after it; a bidi call stays open for writing, as
-  // etcd's gateway keeps it, until Cancel. `prepare` adds metadata to the call's context.
+  // Starts `method` on `stub`, sends `requests` in order and half-closes the call after the
+  // last, as etcd's gateway closes its side when the request body ends. What the call does
+  // then is the service's: a lease keep-alive ends once it has answered, a watch goes on until
+  // Cancel. `prepare` adds metadata to the call's context.
   static std::shared_ptr<GatewayStream> Start(
       grpc::GenericStub& stub, const std::string& method,
       const google::protobuf::Descriptor* response_type, std::vector<grpc::ByteBuffer> requests,
-      bool half_close, const std::function<void(grpc::ClientContext&)>& prepare);
+      const std::function<void(grpc::ClientContext&)>& prepare);
 
   // Blocks until a message arrives, the call ends or the client of this thread's connection goes
   // away. True when there is something to answer (a message or the call's end).
@@ -55,12 +56,13 @@ class GatewayStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
   bool WaitEvent();
   // Asks gRPC for the next message unless a read is pending or the queue is full.
   void MaybeRead();
+  // Writes the next request, the last one with the half-close; with none, only half-closes.
+  void WriteNextRequest();
 
   const google::protobuf::Descriptor* response_type_ = nullptr;
   grpc::ClientContext context_;
   std::vector<grpc::ByteBuffer> requests_;  // written one at a time by gRPC's threads
   size_t next_write_ = 0;
-  bool half_close_ = false;
   grpc::ByteBuffer incoming_;
 
   absl::Mutex mu_;

@@ -36,18 +36,23 @@ TEST_F(GatewayDiff, StreamsMatchEtcd) {
       if (results.size() > created.size())
         std::sort(results.begin() + created.size(), results.end());
       out.push_back({"watch status", {0, StatusLine(watch.received())}});
+      // A watch goes on after the request body ended.
+      out.push_back({"watch response still open", {watch.Ended() ? 0 : 1, ""}});
       for (size_t i = 0; i < results.size(); ++i) {
         out.push_back({"watch message " + std::to_string(i), {0, Mask(results[i], {})}});
       }
     }
     {
-      // Two keep-alive requests in one body: two answers.
+      // Two keep-alive requests in one body: two answers, then the response ends (the body's
+      // end closes the client's side, and a keep-alive stream ends with it; Patroni waits
+      // for that end).
       RawStream keepalive(target->port, "/v3/lease/keepalive", R"({"ID":"1000"} {"ID":1000})");
-      std::vector<std::string> results = keepalive.ReadResults(2, seconds(10));
+      std::vector<std::string> results = keepalive.ReadResults(3, seconds(10));
       out.push_back({"keepalive status", {0, StatusLine(keepalive.received())}});
       for (size_t i = 0; i < results.size(); ++i) {
         out.push_back({"keepalive message " + std::to_string(i), {0, Mask(results[i], {})}});
       }
+      out.push_back({"keepalive response ended", {keepalive.Ended() ? 1 : 0, ""}});
     }
     {
       RawStream keepalive(target->port, "/v3/lease/keepalive", R"({"ID":"5"})");
