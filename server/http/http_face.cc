@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -64,10 +66,17 @@ class ConnectionStream final : public httplib::Stream {
     if (head_.size() >= 3 && head_.compare(head_.size() - 3, 3, "\r\n\r") == 0) {
       in_head_ = false;
       const std::string lower = absl::AsciiStrToLower(head_);
-      if (lower.find("\ncontent-length:") == std::string::npos &&
-          lower.find("\ntransfer-encoding:") == std::string::npos) {
+      const size_t length_at = lower.find("\ncontent-length:");
+      const bool chunked = lower.find("\ntransfer-encoding:") != std::string::npos;
+      if (length_at == std::string::npos && !chunked) {
         added_ = "ontent-Length: 0\r\n\r";
         ptr[0] = 'C';
+      } else if (!ReadsBody(head_.substr(0, head_.find(' ')))) {
+        // cpp-httplib reads no body for this method, Go's server drops it: left in the stream
+        // it would be taken for the start of the next request (Patroni sends GET /version
+        // with a body). A chunked one ends the connection after the answer instead.
+        unread_body_ =
+            chunked ? kUnknownLength : std::strtoull(lower.c_str() + length_at + 16, nullptr, 10);
       }
       head_.clear();
     } else if (head_ == "\r" || head_ == "\n") {
@@ -80,6 +89,20 @@ class ConnectionStream final : public httplib::Stream {
   void StartRequest() {
     in_head_ = true;
     head_.clear();
+    unread_body_ = 0;
+  }
+
+  // After the answer: drops the body of a request cpp-httplib did not read. False when the
+  // connection cannot carry another request (the body is chunked or did not come).
+  bool SkipUnreadBody() {
+    if (unread_body_ == kUnknownLength) return false;
+    char buffer[4096];
+    while (unread_body_ > 0) {
+      const ssize_t n = read(buffer, std::min<size_t>(sizeof(buffer), unread_body_));
+      if (n <= 0) return false;
+      unread_body_ -= static_cast<size_t>(n);
+    }
+    return true;
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -133,11 +156,19 @@ class ConnectionStream final : public httplib::Stream {
     return recv(fd_, ptr, size, 0);
   }
 
+  // The methods whose body cpp-httplib reads.
+  static bool ReadsBody(const std::string& method) {
+    return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" ||
+           method == "PRI";
+  }
+  static constexpr size_t kUnknownLength = SIZE_MAX;
+
   int fd_;
   SSL* ssl_;
   bool in_head_ = true;
-  std::string head_;   // the request head read so far
-  std::string added_;  // bytes still to hand out before reading on
+  size_t unread_body_ = 0;  // body bytes of this request nobody reads; kUnknownLength: chunked
+  std::string head_;        // the request head read so far
+  std::string added_;       // bytes still to hand out before reading on
 };
 
 // The socket of the connection the calling thread serves (-1 outside ServeConnection).
@@ -218,6 +249,7 @@ void HttpFace::ServeConnection(int fd, SSL* ssl) {
     bool closed = false;
     const bool last = count + 1 == kKeepAliveMaxRequests;
     if (!process_request(stream, last, closed, [](httplib::Request&) {}) || closed) return;
+    if (!stream.SkipUnreadBody()) return;
   }
 }
 

@@ -242,5 +242,19 @@ TEST_F(GatewayDiff, UnaryRoutesMatchEtcd) {
   EXPECT_EQ(CountDifferences(expected, actual), 0);
 }
 
+// A GET with a body, then a POST on the same connection: Patroni asks /version so, with the
+// body of its next request. Go's server drops the GET's body; left unread it would spoil the
+// POST's request line.
+TEST_F(GatewayDiff, BodyOfAGetIsDroppedBeforeTheNextRequest) {
+  const std::vector<std::string> requests = {
+      "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\n\r\n{}",
+      "POST /v3/cluster/member/list HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"};
+  const std::vector<int> etcd = StatusesOnOneConnection(etcd_.port, requests);
+  EXPECT_EQ(etcd, (std::vector<int>{200, 200}));
+  EXPECT_EQ(StatusesOnOneConnection(quorumd_.port, requests), etcd);
+}
+
 }  // namespace
 }  // namespace quorum::gateway_test

@@ -184,6 +184,42 @@ inline Outcome RawPost(int port, const std::string& path, const std::string& aut
   return {std::stoi(received.substr(9, 3)), content};
 }
 
+// Sends `requests` (whole raw HTTP/1.1 requests) back to back on one connection, then reads
+// until the server closes it (the last request should ask for that) or 10 s pass; returns
+// every status code answered, in order.
+inline std::vector<int> StatusesOnOneConnection(int port,
+                                                const std::vector<std::string>& requests) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::vector<int> statuses;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return statuses;
+  }
+  for (const std::string& request : requests) {
+    send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  }
+  std::string received;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buffer[4096];
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  for (size_t at = received.find("HTTP/1.1 "); at != std::string::npos;
+       at = received.find("HTTP/1.1 ", at + 1)) {
+    statuses.push_back(std::atoi(received.c_str() + at + 9));
+  }
+  return statuses;
+}
+
 // Sorts the objects of the "members" array of `body`: their order follows member ids, which
 // differ between two clusters.
 inline std::string SortMembers(const std::string& body) {
