@@ -4,7 +4,8 @@
 #   deploy/install-deps.sh --tests   also what the tests need: etcd 3.4 and etcdctl to compare
 #                                    against, clang for the fuzz targets, iproute2 and
 #                                    iptables for the partition tests, curl for the HTTP
-#                                    face, promtool (prometheus) to check the /metrics text
+#                                    face, promtool (prometheus) to check the /metrics text,
+#                                    Patroni with PostgreSQL 15 for the gateway's rehearsal
 # Idempotent and non-interactive: packages already present are left alone.
 set -euo pipefail
 
@@ -19,8 +20,10 @@ packages=(
 if [[ "${1:-}" == "--tests" ]]; then
   # clang: the fuzz targets (libFuzzer lives in libclang-rt-14-dev); iproute2 and iptables:
   # the partition tests' network namespaces; curl: the HTTP face; prometheus: promtool, which
-  # checks /metrics.
-  packages+=(etcd-server etcd-client clang libclang-rt-14-dev iproute2 iptables curl prometheus)
+  # checks /metrics; patroni and postgresql-15: PostgreSQL high availability on the JSON
+  # gateway, as against etcd.
+  packages+=(etcd-server etcd-client clang libclang-rt-14-dev iproute2 iptables curl prometheus
+             patroni postgresql-15)
 fi
 
 missing=()
@@ -43,6 +46,10 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommen
 # that port, and nothing here uses the system service.
 if [[ " ${missing[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null; then
   $sudo systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+# Likewise the PostgreSQL cluster the package creates and starts: the rehearsal runs its own.
+if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && command -v systemctl >/dev/null; then
+  $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
 # Likewise the Prometheus server the package starts: the tests only need promtool.
 if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
