@@ -26,6 +26,7 @@
 #include "server/jwt_tokens.h"
 #include "server/logging.h"
 #include "server/member.h"
+#include "server/service_notify.h"
 #include "server/services.h"
 #include "spdlog/spdlog.h"
 
@@ -254,6 +255,7 @@ int Run(int argc, char** argv) {
     spdlog::info("serving client requests on {}", url.original);
   }
   spdlog::info("ready to serve client requests");
+  quorum::server::NotifyServiceManager("READY=1");
 
   {
     absl::MutexLock lock(&stop_mu);
@@ -261,6 +263,7 @@ int Run(int argc, char** argv) {
         +[](std::string* reason) { return !reason->empty(); }, &stop_reason));
     spdlog::info("{}, shutting down", stop_reason);
   }
+  quorum::server::NotifyServiceManager("STOPPING=1");
   if (compactor) compactor->Stop();
   if (corruption_monitor) corruption_monitor->Stop();
   if (metrics_port) metrics_port->Stop();
