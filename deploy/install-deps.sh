@@ -5,7 +5,9 @@
 #                                    against, clang for the fuzz targets, iproute2 and
 #                                    iptables for the partition tests, curl for the HTTP
 #                                    face, promtool (prometheus) to check the /metrics text,
-#                                    Patroni with PostgreSQL 15 for the gateway's rehearsal
+#                                    Patroni with PostgreSQL 15 for the gateway's rehearsal,
+#                                    HAProxy, keepalived and systemd-analyze for the VM kit's
+#                                    rehearsal
 # Idempotent and non-interactive: packages already present are left alone.
 set -euo pipefail
 
@@ -21,9 +23,10 @@ if [[ "${1:-}" == "--tests" ]]; then
   # clang: the fuzz targets (libFuzzer lives in libclang-rt-14-dev); iproute2 and iptables:
   # the partition tests' network namespaces; curl: the HTTP face; prometheus: promtool, which
   # checks /metrics; patroni and postgresql-15: PostgreSQL high availability on the JSON
-  # gateway, as against etcd.
+  # gateway, as against etcd; haproxy, keepalived and systemd (systemd-analyze): the VM kit's
+  # rehearsal.
   packages+=(etcd-server etcd-client clang libclang-rt-14-dev iproute2 iptables curl prometheus
-             patroni postgresql-15)
+             patroni postgresql-15 haproxy keepalived systemd)
 fi
 
 missing=()
@@ -51,6 +54,12 @@ fi
 if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && command -v systemctl >/dev/null; then
   $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
+# Likewise HAProxy and keepalived: the rehearsal runs its own HAProxy in a namespace.
+for service in haproxy keepalived; do
+  if [[ " ${missing[*]} " == *" $service "* ]] && command -v systemctl >/dev/null; then
+    $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
 # Likewise the Prometheus server the package starts: the tests only need promtool.
 if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
   $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
