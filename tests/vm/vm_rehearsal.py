@@ -11,8 +11,9 @@ the generated haproxy.cfg; its address stands for the VIP. Then, with etcdctl th
 and mutual TLS:
   writes go on with a VM killed, with one frozen (SIGSTOP), with the leader cut off from its
   peers (iptables), and the isolated old leader serves no linearizable read or write;
-  with a majority dropped, writes fail fast; with the VMs back, writes go on and every write
-  ever acknowledged is there.
+  with a majority dropped, writes fail fast; with the VMs back, writes go on; a rolling
+  upgrade (deploy/vm/rolling-upgrade.py, ssh and scp played by vm_remote.py) under write load
+  keeps a majority up at every sample and writes going; every write ever acknowledged is there.
 Also: systemd-analyze verify accepts every generated unit, haproxy -c the configuration,
 keepalived -t its example.
 
@@ -33,7 +34,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
 
 IP = "/usr/sbin/ip"
 IPTABLES = "/usr/sbin/iptables"
@@ -84,6 +88,7 @@ class Rehearsal:
         self.ns_dir = f"{work}/ns"
         self.kits = f"{work}/kits"
         self.notify = {}
+        self.control = None
 
     # ---- network and "VMs" ----
     def setup(self):
@@ -142,6 +147,8 @@ class Rehearsal:
         raise ValueError(path)
 
     def teardown(self):
+        if self.control is not None:
+            self.control.close()
         for name in list(self.procs):
             self.kill(name)
         for kind, name in reversed(self.nets_made):
@@ -273,6 +280,63 @@ class Rehearsal:
 
     def signal(self, vm, sig):
         os.killpg(self.procs[vm].pid, sig)
+
+    def restart(self, vm):
+        """`systemctl restart` as the unit has it: SIGTERM, SIGKILL after TimeoutStopSec, then
+        ExecStart again until READY=1."""
+        proc = self.procs.pop(vm)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        self.start(vm)
+        return self.wait_ready(vm)
+
+    def serve_control(self, path):
+        """Answers vm_remote.py's "restart VM" requests on a unix socket, on a thread."""
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(path)
+        server.listen(4)
+        self.control = server
+
+        def loop():
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return  # closed at the end
+                with conn:
+                    request = conn.recv(100).decode().split()
+                    ok = len(request) == 2 and request[0] == "restart" and \
+                        request[1] in self.procs and self.restart(request[1])
+                    conn.sendall(b"ok\n" if ok else b"failed\n")
+        threading.Thread(target=loop, daemon=True).start()
+
+    def remote_env(self):
+        vms = ",".join(f"{self.ips[vm]}={vm}:{self.netns[vm]}:{self.ns_dir}/{vm}"
+                       for vm in self.vms)
+        return dict(os.environ, QUORUM_REHEARSAL_VMS=vms,
+                    QUORUM_REHEARSAL_CONTROL=f"{self.work}/control.sock",
+                    QUORUM_SSH=f"/usr/bin/python3 {self.repo}/tests/vm/vm_remote.py ssh",
+                    QUORUM_SCP=f"/usr/bin/python3 {self.repo}/tests/vm/vm_remote.py scp",
+                    ETCDCTL_API="3")
+
+    def health_answers(self):
+        """How many members answer /health on their metrics URL at all, and how many say 200."""
+        answered = healthy = 0
+        for vm in self.vms:
+            try:
+                with urllib.request.urlopen(f"http://{self.ips[vm]}:2381/health",
+                                            timeout=0.5) as r:
+                    answered += 1
+                    healthy += r.status == 200
+            except urllib.error.HTTPError:
+                answered += 1
+            except Exception:
+                pass
+        return answered, healthy
 
     def start_haproxy(self):
         kit = f"{self.kits}/haproxy"
@@ -449,6 +513,51 @@ def main():
         for vm in majority:
             check(f"{vm} back (READY=1)", r.wait_ready(vm))
         writes_go_on("every VM back")
+
+        # A rolling upgrade under write load: deploy/vm/rolling-upgrade.py with this
+        # rehearsal's ssh and scp. The "new" binary is a copy of this build.
+        r.serve_control(f"{work}/control.sock")
+        new_binary = f"{work}/quorumd-new"
+        shutil.copy(r.quorumd, new_binary)
+        load_stop = threading.Event()
+        acks = []  # times of acknowledged writes during the upgrade
+        samples = []  # (members answering, members healthy)
+
+        def load():
+            while not load_stop.is_set():
+                ok, _, _ = write("upgrade load")
+                if ok:
+                    acks.append(time.time())
+
+        def sample():
+            while not load_stop.is_set():
+                samples.append(r.health_answers())
+                load_stop.wait(0.2)
+        threads = [threading.Thread(target=load), threading.Thread(target=sample)]
+        for t in threads:
+            t.start()
+        upgrade_started = time.time()
+        res = subprocess.run(
+            ["/usr/bin/python3", f"{r.repo}/deploy/vm/rolling-upgrade.py", "--binary", new_binary,
+             "--admin", f"{r.kits}/admin"] + [f"{vm}={r.ips[vm]}" for vm in r.vms],
+            capture_output=True, text=True, timeout=600, env=r.remote_env())
+        upgrade_took = time.time() - upgrade_started
+        load_stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        print("      " + res.stdout.strip().replace("\n", "\n      "), flush=True)
+        check(f"rolling upgrade of {len(r.vms)} members finished ({upgrade_took:.0f} s)",
+              res.returncode == 0, res.stdout + res.stderr)
+        quorum = len(r.vms) // 2 + 1
+        low = min((a for a, _ in samples), default=0)
+        check(f"a majority of members up at every one of {len(samples)} samples during the "
+              f"upgrade (fewest up: {low}, fewest healthy: "
+              f"{min((h for _, h in samples), default=0)})",
+              samples and low >= quorum, f"samples: {samples}")
+        times = [upgrade_started] + acks + [upgrade_started + upgrade_took]
+        gap = max(b - a for a, b in zip(times, times[1:]))
+        check(f"writes went on through the upgrade ({len(acks)} acknowledged, longest gap "
+              f"{gap:.1f} s)", len(acks) > 0 and gap < 10)
 
         rc, out, _ = r.etcdctl(["get", "rehearsal/", "--prefix", "--keys-only"], timeout="10s")
         present = set(out.split())
