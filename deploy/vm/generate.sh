@@ -2,6 +2,11 @@
 # Makes everything a cluster of quorum members on VMs needs, one kit per host:
 #
 #   deploy/vm/generate.sh OUT NAME=ADDRESS NAME=ADDRESS NAME=ADDRESS [...]   (3, 5 or 7 members)
+#   deploy/vm/generate.sh --join OUT NAME=ADDRESS ...   (every member once `member add` is done)
+#
+# --join makes kits only for the members OUT has none for yet (the ones just added), whose
+# config joins the running cluster (initial-cluster-state: existing), with the CA and cluster
+# token already in OUT, and rewrites OUT/haproxy for the new member list.
 #
 #   OUT/ca/               the cluster's CA (its key too: keep OUT/ca off the hosts)
 #   OUT/NAME/             the kit of host NAME, copied there as a whole:
@@ -23,10 +28,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
 usage() {
-  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
-(($# >= 4)) || usage
+join=false
+if [[ "${1:-}" == "--join" ]]; then
+  join=true
+  shift
+fi
+(($# >= 2)) || usage
 out=$1
 shift
 names=()
@@ -37,7 +47,7 @@ for arg in "$@"; do
   addresses+=("${arg#*=}")
 done
 count=${#names[@]}
-if ((count != 3 && count != 5 && count != 7)); then
+if ! $join && ((count != 3 && count != 5 && count != 7)); then
   echo "generate.sh: $count members; a cluster on VMs has 3, 5 or 7" >&2
   exit 2
 fi
@@ -51,8 +61,25 @@ vip=${QUORUM_VIP:-10.0.0.100/24}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 certs="$root/deploy/certs.sh"
-[[ -f "$out/ca/ca.pem" ]] || "$certs" ca "$out/ca" >/dev/null
-token="quorum-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+state=new
+if $join; then
+  # The CA and token of the cluster these kits were made for.
+  state=existing
+  token=""
+  for n in "${names[@]}"; do
+    if [[ -f "$out/$n/quorum.yml" ]]; then
+      token=$(sed -n 's/^initial-cluster-token: //p' "$out/$n/quorum.yml")
+      break
+    fi
+  done
+  if [[ ! -f "$out/ca/ca.pem" || -z "$token" ]]; then
+    echo "generate.sh: --join needs $out made by an earlier run, with a kit of a listed member" >&2
+    exit 2
+  fi
+else
+  [[ -f "$out/ca/ca.pem" ]] || "$certs" ca "$out/ca" >/dev/null
+  token="quorum-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+fi
 
 # The Debian packages holding the shared libraries quorumd links against: install.sh puts them
 # on a fresh host.
@@ -60,6 +87,7 @@ packages=$(ldd "$binary" | awk '$3 ~ /^\// { print $3 }' | while read -r lib; do
   dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true
 done | cut -d: -f1 | sort -u)
 
+made=()
 initial=""
 for i in "${!names[@]}"; do
   initial+="${initial:+,}${names[$i]}=https://${addresses[$i]}:2380"
@@ -69,6 +97,8 @@ for i in "${!names[@]}"; do
   name=${names[$i]}
   address=${addresses[$i]}
   kit="$out/$name"
+  if $join && [[ -d "$kit" ]]; then continue; fi  # a member that runs already
+  made+=("$name")
   mkdir -p "$kit/certs"
   # Clients through HAProxy reach a member under the VIP: its certificate names that too.
   "$certs" server "$out/ca" "$name" "$address" "${vip%/*}" >/dev/null
@@ -76,7 +106,7 @@ for i in "${!names[@]}"; do
   cp "$out/ca/ca.pem" "$out/ca/crl.pem" "$out/ca/$name.pem" "$out/ca/$name-key.pem" \
     "$out/ca/$name-peer.pem" "$out/ca/$name-peer-key.pem" "$kit/certs/"
   sed -e "s|@NAME@|$name|g" -e "s|@ADDRESS@|$address|g" -e "s|@INITIAL@|$initial|g" \
-    -e "s|@TOKEN@|$token|g" "$here/quorum.yml.in" >"$kit/quorum.yml"
+    -e "s|@TOKEN@|$token|g" -e "s|@STATE@|$state|g" "$here/quorum.yml.in" >"$kit/quorum.yml"
   sed -e "s|@NAME@|$name|g" "$here/quorumd.service.in" >"$kit/quorumd.service"
   install -m 0755 "$here/install.sh" "$kit/install.sh"
   install -m 0755 "$binary" "$kit/quorumd"
@@ -84,11 +114,11 @@ for i in "${!names[@]}"; do
 done
 
 mkdir -p "$out/admin"
-"$certs" client "$out/ca" root >/dev/null
+[[ -f "$out/ca/root.pem" ]] || "$certs" client "$out/ca" root >/dev/null
 cp "$out/ca/ca.pem" "$out/ca/root.pem" "$out/ca/root-key.pem" "$out/admin/"
 
 mkdir -p "$out/haproxy"
-"$certs" client "$out/ca" haproxy-check >/dev/null
+[[ -f "$out/ca/haproxy-check.pem" ]] || "$certs" client "$out/ca" haproxy-check >/dev/null
 cat "$out/ca/haproxy-check.pem" "$out/ca/haproxy-check-key.pem" >"$out/haproxy/check.pem"
 chmod 0600 "$out/haproxy/check.pem"
 cp "$out/ca/ca.pem" "$out/haproxy/ca.pem"
@@ -99,4 +129,4 @@ done
 awk -v servers="$servers" '{ if ($0 == "@SERVERS@") printf "%s", servers; else print }' \
   "$here/haproxy.cfg.in" >"$out/haproxy/haproxy.cfg"
 sed -e "s|@VIP@|$vip|g" "$here/keepalived.conf.in" >"$out/haproxy/keepalived.conf"
-echo "generate.sh: kits for ${names[*]} in $out"
+echo "generate.sh: kits for ${made[*]:-no new member} in $out"

@@ -57,13 +57,17 @@ def run(argv, timeout=60, check_rc=True, **kwargs):
     return r
 
 
-def readme_commands(readme):
-    """The shell lines of the fenced block in the "Run on VMs" section, comments dropped."""
+def readme_blocks(readme):
+    """The shell lines of each fenced block of the "Run on VMs" section, comments dropped."""
     text = open(readme).read()
     section = text[text.index("## Run on VMs"):]
-    block = section[section.index("```sh") + 5:]
-    block = block[:block.index("```")]
-    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    section = section[:section.index("\n## ", 1)]
+    blocks = []
+    for part in section.split("```sh")[1:]:
+        block = part[:part.index("```")]
+        blocks.append([line for line in block.splitlines()
+                       if line.strip() and not line.startswith("#")])
+    return blocks
 
 
 class Rehearsal:
@@ -103,18 +107,29 @@ class Rehearsal:
         self.nets_made.append(("link", self.bridge))
         run([IP, "addr", "add", self.host_ip + "/24", "dev", self.bridge])
         run([IP, "link", "set", self.bridge, "up"])
-        for vm, ns in self.netns.items():
-            ip = self.lb_ip if vm == "lb" else self.ips[vm]
-            run([IP, "netns", "add", ns])
-            self.nets_made.append(("netns", ns))
-            outside, inside = f"qv{self.tag}{vm}o", f"qv{self.tag}{vm}i"
-            run([IP, "link", "add", outside, "type", "veth", "peer", "name", inside])
-            run([IP, "link", "set", inside, "netns", ns])
-            run([IP, "link", "set", outside, "master", self.bridge, "up"])
-            run([IP, "-n", ns, "addr", "add", ip + "/24", "dev", inside])
-            run([IP, "-n", ns, "link", "set", inside, "up"])
-            run([IP, "-n", ns, "link", "set", "lo", "up"])
-            self.make_mount_namespace(vm)
+        for vm in list(self.netns):
+            self.make_vm(vm)
+
+    def make_vm(self, vm):
+        """The network and mount namespaces of `vm` (its address in self.ips, or the LB's)."""
+        ns = self.netns[vm]
+        ip = self.lb_ip if vm == "lb" else self.ips[vm]
+        run([IP, "netns", "add", ns])
+        self.nets_made.append(("netns", ns))
+        outside, inside = f"qv{self.tag}{vm}o", f"qv{self.tag}{vm}i"
+        run([IP, "link", "add", outside, "type", "veth", "peer", "name", inside])
+        run([IP, "link", "set", inside, "netns", ns])
+        run([IP, "link", "set", outside, "master", self.bridge, "up"])
+        run([IP, "-n", ns, "addr", "add", ip + "/24", "dev", inside])
+        run([IP, "-n", ns, "link", "set", inside, "up"])
+        run([IP, "-n", ns, "link", "set", "lo", "up"])
+        self.make_mount_namespace(vm)
+
+    def add_vm(self, vm):
+        """A fresh VM with the next address."""
+        self.ips[vm] = self.subnet + str(10 + len(self.ips) + 1)
+        self.netns[vm] = f"qvm{self.tag}-{vm}"
+        self.make_vm(vm)
 
     def make_mount_namespace(self, vm):
         """A persistent mount namespace for `vm` with overlays on the directories install.sh
@@ -156,7 +171,7 @@ class Rehearsal:
                 subprocess.run([IP, "netns", "del", name], capture_output=True)
             else:
                 subprocess.run([IP, "link", "del", name], capture_output=True)
-        for vm in self.vms + ["lb"]:
+        for vm in self.netns:
             subprocess.run(["umount", f"{self.ns_dir}/{vm}"], capture_output=True)
         for mount in reversed(self.mounts):
             subprocess.run(["umount", "-l", mount], capture_output=True)
@@ -167,7 +182,7 @@ class Rehearsal:
         return self.vms[int(readme_ip.rsplit(".", 1)[1]) - 11]
 
     def run_readme(self):
-        commands = readme_commands(f"{self.repo}/README.md")
+        commands = readme_blocks(f"{self.repo}/README.md")[0]
         ran = []
         for line in commands:
             argv = shlex.split(line)
@@ -217,6 +232,51 @@ class Rehearsal:
                 return False
         return check(f"the README's commands ran ({len(commands)} lines)",
                      all(line in ran or line.startswith("scp") for line in commands))
+
+    def run_replacement(self, dead, new):
+        """The README's second block: `dead` (its m3) is gone, `new` (its m4) takes its place."""
+        readme_ips = {"10.0.0.11": self.ips[self.vms[0]], "10.0.0.12": self.ips[self.vms[1]],
+                      "10.0.0.13": self.ips[dead], "10.0.0.14": self.ips[new],
+                      "10.0.0.100": self.lb_ip}
+        by_ip = {ip: vm for vm, ip in self.ips.items()}
+        by_ip[self.lb_ip] = "lb"
+        env = dict(os.environ)
+        received = []
+        for line in readme_blocks(f"{self.repo}/README.md")[1]:
+            for readme_ip, ip in readme_ips.items():
+                line = re.sub(re.escape(readme_ip) + r"\b", ip, line)
+            argv = shlex.split(line)
+            if argv[0] == "export":
+                env.update(a.split("=", 1) for a in argv[1:])
+                continue
+            if argv[0] == "scp":
+                destination = argv[-1].split("@", 1)[1]
+                ip, path = destination.split(":", 1)
+                vm = by_ip[ip]
+                flags = ["-r"] if "-r" in argv else []
+                source = os.path.join(self.work, argv[-2])
+                res = run(self.in_vm(vm, ["cp"] + flags + [source, path]), check_rc=False)
+                if vm != "lb":
+                    received.append(vm)
+            elif argv[0].endswith("install.sh"):
+                for vm in received:
+                    res = run(self.in_vm(vm, argv), timeout=300, check_rc=False)
+                    if res.returncode == 0:
+                        self.start(vm)
+                        check(f"{vm} started by its unit and said READY=1", self.wait_ready(vm))
+            elif line == "systemctl reload haproxy":
+                self.run_haproxy()
+                res = subprocess.CompletedProcess(argv, 0, "", "")
+            else:
+                if argv[0] == "deploy/vm/generate.sh":
+                    line = f"{self.repo}/{line}"
+                    env.update(QUORUM_BINARY=self.quorumd, QUORUM_VIP=self.lb_ip + "/24")
+                res = subprocess.run(["sh", "-c", line], cwd=self.work, env=env,
+                                     capture_output=True, text=True, timeout=120)
+            if not check(f"README: {line[:90]}", res.returncode == 0,
+                         res.stdout + res.stderr):
+                return False
+        return True
 
     # ---- members, as their unit starts them ----
     def unit(self, vm):
@@ -349,6 +409,12 @@ class Rehearsal:
                 check_rc=False)
         check("haproxy -c accepts the generated configuration", r.returncode == 0,
               r.stdout + r.stderr)
+        self.run_haproxy()
+
+    def run_haproxy(self):
+        """HAProxy from the LB's /etc/haproxy/haproxy.cfg; a running one is replaced (a reload
+        as far as the clients here can tell: new connections get the new member list)."""
+        self.kill("lb")
         log = open(f"{self.work}/haproxy.log", "ab")
         self.procs["lb"] = subprocess.Popen(
             self.in_vm("lb", ["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]),
@@ -513,6 +579,36 @@ def main():
         for vm in majority:
             check(f"{vm} back (READY=1)", r.wait_ready(vm))
         writes_go_on("every VM back")
+
+        # A dead VM replaced by a fresh one, with the README's commands (its example has 3).
+        if len(r.vms) == 3:
+            dead, new = r.vms[2], "m4"
+            r.kill(dead)
+            r.add_vm(new)
+            # "Gone for good": the others have settled without it (a member change proposed
+            # while they elect a new leader is dropped and times out, with etcd as here).
+            live = ",".join(f"https://{r.ips[vm]}:2379" for vm in r.vms if vm != dead)
+            deadline = time.time() + 30
+            while r.etcdctl(["endpoint", "health"], endpoints=live)[0] != 0 and \
+                    time.time() < deadline:
+                time.sleep(0.3)
+            if r.run_replacement(dead, new):
+                r.vms = [vm for vm in r.vms if vm != dead] + [new]
+                rc, out, _ = r.etcdctl(["member", "list"], timeout="5s")
+                names = sorted(line.split(", ")[2] for line in out.splitlines() if ", started, " in line)
+                check(f"member list after the replacement: {names}", names == sorted(r.vms), out)
+                writes_go_on(f"{dead} replaced by {new}")
+
+                def caught_up():
+                    rc, out, _ = r.etcdctl(["get", "rehearsal/", "--prefix", "--keys-only",
+                                            "--consistency=s"],
+                                           endpoints=f"https://{r.ips[new]}:2379")
+                    return rc == 0 and set(acknowledged) <= set(out.split())
+                deadline = time.time() + 30
+                while not caught_up() and time.time() < deadline:
+                    time.sleep(0.3)
+                check(f"{new} holds every acknowledged write (its own serializable read)",
+                      caught_up())
 
         # A rolling upgrade under write load: deploy/vm/rolling-upgrade.py with this
         # rehearsal's ssh and scp. The "new" binary is a copy of this build.
