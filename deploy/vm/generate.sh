@@ -81,11 +81,9 @@ else
   token="quorum-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 fi
 
-# The Debian packages holding the shared libraries quorumd links against: install.sh puts them
-# on a fresh host.
-packages=$(ldd "$binary" | awk '$3 ~ /^\// { print $3 }' | while read -r lib; do
-  dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true
-done | cut -d: -f1 | sort -u)
+# The Debian packages of the libraries quorumd links against: install.sh puts them on a fresh
+# host.
+packages=$("$root/deploy/runtime-packages.sh" "$binary")
 
 made=()
 initial=""
