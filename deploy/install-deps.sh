@@ -5,7 +5,8 @@
 #                                    against, clang for the fuzz targets, iproute2 and
 #                                    iptables for the partition tests, curl for the HTTP
 #                                    face, promtool (prometheus) to check the /metrics text,
-#                                    Patroni with PostgreSQL 15 for the gateway's rehearsal
+#                                    Patroni with PostgreSQL 15 for the gateway's rehearsal,
+#                                    Chromium for the dashboard's browser test
 # Idempotent and non-interactive: packages already present are left alone.
 set -euo pipefail
 
@@ -21,9 +22,10 @@ if [[ "${1:-}" == "--tests" ]]; then
   # clang: the fuzz targets (libFuzzer lives in libclang-rt-14-dev); iproute2 and iptables:
   # the partition tests' network namespaces; curl: the HTTP face; prometheus: promtool, which
   # checks /metrics; patroni and postgresql-15: PostgreSQL high availability on the JSON
-  # gateway, as against etcd.
+  # gateway, as against etcd; chromium and python3-websocket: the dashboard page in a headless
+  # browser, driven over the DevTools protocol's websocket.
   packages+=(etcd-server etcd-client clang libclang-rt-14-dev iproute2 iptables curl prometheus
-             patroni postgresql-15)
+             patroni postgresql-15 chromium python3-websocket)
 fi
 
 missing=()
