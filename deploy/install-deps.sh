@@ -7,7 +7,7 @@
 #                                    face, promtool (prometheus) to check the /metrics text,
 #                                    Patroni with PostgreSQL 15 for the gateway's rehearsal,
 #                                    HAProxy, keepalived and systemd-analyze for the VM kit's
-#                                    rehearsal
+#                                    rehearsal, Chromium for the dashboard's browser test
 # Idempotent and non-interactive: packages already present are left alone.
 set -euo pipefail
 
@@ -24,9 +24,10 @@ if [[ "${1:-}" == "--tests" ]]; then
   # the partition tests' network namespaces; curl: the HTTP face; prometheus: promtool, which
   # checks /metrics; patroni and postgresql-15: PostgreSQL high availability on the JSON
   # gateway, as against etcd; haproxy, keepalived and systemd (systemd-analyze): the VM kit's
-  # rehearsal.
+  # rehearsal; chromium and python3-websocket: the dashboard page in a headless browser,
+  # driven over the DevTools protocol's websocket.
   packages+=(etcd-server etcd-client clang libclang-rt-14-dev iproute2 iptables curl prometheus
-             patroni postgresql-15 haproxy keepalived systemd)
+             patroni postgresql-15 haproxy keepalived systemd chromium python3-websocket)
 fi
 
 missing=()

@@ -19,6 +19,7 @@
 #include "server/config.h"
 #include "server/corruption_check.h"
 #include "server/http/client_port.h"
+#include "server/http/dashboard.h"
 #include "server/http/gateway.h"
 #include "server/http/http_face.h"
 #include "server/http/member_routes.h"
@@ -238,6 +239,7 @@ int Run(int argc, char** argv) {
   quorum::server::http::AddMemberRoutes(face, member->get(),
                                         [m = member->get()] { return m->metrics().Render(); });
   gateway.AddRoutes(face);
+  quorum::server::http::AddDashboardRoutes(face, member->get(), &(*member)->leader_history());
   (*port)->Start(server.get(), http_tls.get(),
                  [&face](int fd, SSL* ssl) { face.ServeConnection(fd, ssl); });
   quorum::server::http::HttpFace metrics_face;

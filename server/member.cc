@@ -226,6 +226,7 @@ absl::Status Member::StartReplication() {
     if (lead != 0) metrics_->leader_changes().Inc();
     lead_ = lead;
     term_ = term;
+    leader_history_.Record(lead, term);
     UpdateLessorRole(0);
     if (lead == 0) {
       spdlog::warn("no leader (term {})", term);

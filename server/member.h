@@ -29,6 +29,7 @@
 #include "server/config.h"
 #include "server/corruption_check.h"
 #include "server/id_generator.h"
+#include "server/leader_history.h"
 #include "server/lease_forwarder.h"
 #include "server/lessor.h"
 #include "server/member_api.h"
@@ -138,6 +139,8 @@ class Member final : public MemberApi {
   uint64_t cluster_id() const { return cluster_id_; }
   uint64_t leader_id() const { return lead_.load(); }
   const Config& config() const { return config_; }
+  // The leader changes this member saw lately (what the dashboard lists).
+  const LeaderHistory& leader_history() const { return leader_history_; }
 
  private:
   Member(const Config& config, LocalState state, absl::AnyInvocable<void()> removed,
@@ -211,6 +214,7 @@ class Member final : public MemberApi {
   std::atomic<uint64_t> lead_{0};
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> applied_index_{0};
+  LeaderHistory leader_history_;
 
   std::unique_ptr<storage::Backend> backend_;
   // Guards the store and applier objects: shared by readers and the apply thread, exclusive

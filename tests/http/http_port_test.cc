@@ -2,7 +2,7 @@
 // etcd's bodies, statuses and headers while etcd clients keep working on that port; /health
 // turns 503 within two election timeouts of the member losing its quorum and 200 again once the
 // quorum is back; /metrics carries etcd's metric names, passes promtool, and moves under writes
-// and across a leader change.
+// and across a leader change; /dashboard serves its page and the leader changes a member saw.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "nlohmann/json.hpp"
 #include "tests/support/cluster.h"
 
 namespace quorum {
@@ -228,6 +229,62 @@ TEST(HttpPortTest, MetricsUrlsServeMetricsAndHealthAlone) {
     client::KvClient grpc("127.0.0.1:" + std::to_string(metrics_ports[i]));
     EXPECT_FALSE(grpc.Put("k", "v").ok());
   }
+}
+
+// What /dashboard/events says on member i.
+nlohmann::json DashboardEvents(const TestCluster& cluster, int i) {
+  auto result = Http(cluster, i).Get("/dashboard/events");
+  if (!result || result->status != 200) return nullptr;
+  return nlohmann::json::parse(result->body, nullptr, /*allow_exceptions=*/false);
+}
+
+TEST(HttpPortTest, DashboardServesItsPageAndTheLeaderChangesTheMemberSaw) {
+  TestCluster cluster(3);
+  cluster.StartAll();
+  auto leader = cluster.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const int follower = (*leader + 1) % 3;
+
+  auto page = Http(cluster, follower).Get("/dashboard");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->body.find("<title>quorum dashboard</title>"), std::string::npos);
+  auto posted = Http(cluster, follower).Post("/dashboard", "", "text/plain");
+  ASSERT_TRUE(posted);
+  EXPECT_EQ(posted->status, 405);
+
+  const nlohmann::json led = DashboardEvents(cluster, *leader);
+  ASSERT_TRUE(led.is_object());
+  const std::string leader_id = led["member_id"];
+  nlohmann::json seen = DashboardEvents(cluster, follower);
+  ASSERT_TRUE(seen.is_object());
+  EXPECT_EQ(seen["auth_enabled"], false);
+  EXPECT_EQ(seen["alarms"], nlohmann::json::array());
+  ASSERT_FALSE(seen["leader_changes"].empty()) << seen.dump();
+  EXPECT_EQ(seen["leader_changes"].back()["leader"], leader_id);
+  const std::string term = seen["leader_changes"].back()["term"];
+
+  cluster.Kill(*leader);
+  auto next = cluster.WaitForLeader();
+  ASSERT_TRUE(next.has_value());
+  const nlohmann::json next_events = DashboardEvents(cluster, *next);
+  ASSERT_TRUE(next_events.is_object());
+  const std::string next_id = next_events["member_id"];
+  // The follower may learn of the new leader a heartbeat after the leader knows.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        seen = DashboardEvents(cluster, follower);
+        return seen.is_object() && !seen["leader_changes"].empty() &&
+               seen["leader_changes"].back()["leader"] == next_id;
+      },
+      seconds(5)))
+      << seen.dump();
+  const nlohmann::json& last = seen["leader_changes"].back();
+  EXPECT_GT(std::stoull(last["term"].get<std::string>()), std::stoull(term));
+  const int64_t now_ms = seen["now_ms"];
+  EXPECT_LE(last["time_ms"].get<int64_t>(), now_ms);
+  EXPECT_GT(last["time_ms"].get<int64_t>(), now_ms - 60'000);
 }
 
 }  // namespace
