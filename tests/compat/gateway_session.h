@@ -144,10 +144,8 @@ inline std::string Dechunk(const std::string& body) {
   return out;
 }
 
-// POSTs `body` on a connection of its own and reads the whole answer: {status, body}. A raw
-// client, as etcd's error answers carry HTTP trailers that not every client library reads.
-inline Outcome RawPost(int port, const std::string& path, const std::string& authorization,
-                       const std::string& body, bool no_length = false) {
+// A connection to 127.0.0.1:`port`, or -1.
+inline int ConnectLoopback(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -155,16 +153,13 @@ inline Outcome RawPost(int port, const std::string& path, const std::string& aut
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     close(fd);
-    return {0, "cannot connect"};
+    return -1;
   }
-  std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-  if (!no_length) {
-    request +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  if (!authorization.empty()) request += "Authorization: " + authorization + "\r\n";
-  request += "\r\n" + body;
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  return fd;
+}
+
+// Everything `fd` receives until the server closes it or 10 s pass; closes `fd`.
+inline std::string ReadUntilClosed(int fd) {
   std::string received;
   const auto deadline = std::chrono::steady_clock::now() + seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -176,6 +171,24 @@ inline Outcome RawPost(int port, const std::string& path, const std::string& aut
     received.append(buffer, static_cast<size_t>(n));
   }
   close(fd);
+  return received;
+}
+
+// POSTs `body` on a connection of its own and reads the whole answer: {status, body}. A raw
+// client, as etcd's error answers carry HTTP trailers that not every client library reads.
+inline Outcome RawPost(int port, const std::string& path, const std::string& authorization,
+                       const std::string& body, bool no_length = false) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return {0, "cannot connect"};
+  std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  if (!no_length) {
+    request +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  if (!authorization.empty()) request += "Authorization: " + authorization + "\r\n";
+  request += "\r\n" + body;
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  const std::string received = ReadUntilClosed(fd);
   const size_t head_end = received.find("\r\n\r\n");
   if (received.size() < 12 || head_end == std::string::npos) return {0, "no answer: " + received};
   const std::string head = received.substr(0, head_end);
@@ -189,30 +202,13 @@ inline Outcome RawPost(int port, const std::string& path, const std::string& aut
 // every status code answered, in order.
 inline std::vector<int> StatusesOnOneConnection(int port,
                                                 const std::vector<std::string>& requests) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::vector<int> statuses;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    close(fd);
-    return statuses;
-  }
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return statuses;
   for (const std::string& request : requests) {
     send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   }
-  std::string received;
-  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char buffer[4096];
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n <= 0) break;
-    received.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
+  const std::string received = ReadUntilClosed(fd);
   for (size_t at = received.find("HTTP/1.1 "); at != std::string::npos;
        at = received.find("HTTP/1.1 ", at + 1)) {
     statuses.push_back(std::atoi(received.c_str() + at + 9));
@@ -279,12 +275,8 @@ class GatewayDiff : public ::testing::Test {
 class RawStream {
  public:
   RawStream(int port, const std::string& path, const std::string& body) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    fd_ = ConnectLoopback(port);
+    EXPECT_GE(fd_, 0);
     const std::string request =
         "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +

@@ -20,10 +20,8 @@ import argparse
 import base64
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +31,9 @@ import urllib.error
 import urllib.request
 
 import websocket  # Debian: python3-websocket
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compat"))
+from etcdctl_diff import free_port  # noqa: E402  (the tests' shared port picker)
 
 # The done-when of the dashboard: a change shows on the page within this long.
 SHOW_WITHIN_S = 3.0
@@ -44,26 +45,6 @@ def check(name, ok, detail=""):
     checks.append(ok)
     print(("PASS  " if ok else "FAIL  ") + name + ("" if ok else f"\n      {detail}"), flush=True)
     return ok
-
-
-_given_ports = set()
-
-
-def free_port():
-    """A loopback port free a moment ago, below the kernel's ephemeral range so that no outgoing
-    connection of a test running beside this one takes it meanwhile."""
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        if port in _given_ports:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _given_ports.add(port)
-        return port
-    raise RuntimeError("no free loopback port found")
 
 
 def post(url, body, token=None, timeout=2.0):
