@@ -594,8 +594,17 @@ def main():
                 time.sleep(0.3)
             if r.run_replacement(dead, new):
                 r.vms = [vm for vm in r.vms if vm != dead] + [new]
-                rc, out, _ = r.etcdctl(["member", "list"], timeout="5s")
-                names = sorted(line.split(", ")[2] for line in out.splitlines() if ", started, " in line)
+                # READY=1 comes once the member serves; its name and URLs reach the member
+                # list a moment later, through the log.
+                def started_names():
+                    rc, out, _ = r.etcdctl(["member", "list"], timeout="5s")
+                    return sorted(line.split(", ")[2] for line in out.splitlines()
+                                  if ", started, " in line), out
+                deadline = time.time() + 30
+                names, out = started_names()
+                while names != sorted(r.vms) and time.time() < deadline:
+                    time.sleep(0.3)
+                    names, out = started_names()
                 check(f"member list after the replacement: {names}", names == sorted(r.vms), out)
                 writes_go_on(f"{dead} replaced by {new}")
 
