@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/etcd_errors.h"
+#include "raft/crash_point.h"
 #include "raft/fatal.h"
 #include "server/identity.h"
 #include "spdlog/spdlog.h"
@@ -178,7 +179,9 @@ void Applier::ApplyConfChange(const raftpb::Entry& entry, const raftpb::ConfStat
     state_.membership->Upsert(member, &records);
   }
   records.PutConfState(conf_state);
+  QUORUM_CRASH_POINT("confchange-before-apply");
   if (auto s = state_.store->MarkApplied(meta, records); !s.ok()) CannotApply(entry, s.ToString());
+  QUORUM_CRASH_POINT("confchange-after-apply");
   conf_state_ = conf_state;
   if (change.node_id() != member_id_) {
     effects->peers.push_back(

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "server/identity.h"
 #include "server/membership_peer.h"
+#include "server/snapshot_bridge.h"
 #include "spdlog/spdlog.h"
 #include "storage/schema.h"
 #include "storage/state_snapshot.h"
@@ -164,11 +165,25 @@ absl::StatusOr<LocalState> OpenDataDir(const Config& config) {
   if (!backend.ok()) return backend.status();
   state.backend = *std::move(backend);
 
-  // A crash in the middle of installing a leader's snapshot leaves two states mixed: start
-  // from nothing instead, and the leader sends the snapshot again.
-  auto interrupted = storage::StateInstaller::RecoverInterrupted(state.backend.get());
+  // A crash in the middle of installing a leader's snapshot leaves two states mixed. The
+  // snapshot is still staged on disk (its file goes only once the install is durable), so the
+  // install is done again from it before anything reads the state.
+  auto interrupted = storage::StateInstaller::Interrupted(state.backend.get());
   if (!interrupted.ok()) return interrupted.status();
-  if (*interrupted) spdlog::warn("an interrupted snapshot install was discarded");
+  if (interrupted->has_value()) {
+    const raftpb::Snapshot& snapshot = **interrupted;
+    std::error_code ec;
+    if (snapshot.data().empty() || !std::filesystem::exists(snapshot.data(), ec)) {
+      return absl::DataLossError(absl::StrCat(
+          "the install of the snapshot at index ", snapshot.metadata().index(),
+          " was interrupted and its staged file '", snapshot.data(),
+          "' is gone: this member's state cannot be rebuilt; remove it from the cluster and add "
+          "it back with an empty data dir"));
+    }
+    spdlog::warn("finishing the install of the snapshot at index {} that a crash interrupted",
+                 snapshot.metadata().index());
+    if (auto s = InstallStagedSnapshot(state.backend.get(), snapshot); !s.ok()) return s;
+  }
 
   auto store = OpenStore(state.backend.get());
   if (!store.ok()) return store.status();

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "raft/crash_point.h"
 #include "raft/fatal.h"
 #include "server/auto_compactor.h"
 #include "server/config.h"
@@ -108,6 +109,10 @@ int Run(int argc, char** argv) {
     return 2;
   }
 
+  if (absl::Status s = quorum::ValidateArmedCrashPoint(); !s.ok()) {
+    std::fprintf(stderr, "quorumd: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   // A fatal stop writes to stderr itself; flush what the log holds before it.
   quorum::SetFatalObserver([](std::string_view) { spdlog::default_logger()->flush(); });
 

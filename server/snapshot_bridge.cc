@@ -41,7 +41,7 @@ absl::Status InstallStagedSnapshot(storage::Backend* backend, const raftpb::Snap
   auto staged = StagedSnapshot::Open(path);
   if (!staged.ok()) return staged.status();
   storage::StateInstaller installer(backend);
-  if (auto s = installer.Begin(); !s.ok()) return s;
+  if (auto s = installer.Begin(snapshot); !s.ok()) return s;
   internalpb::SnapshotChunk chunk;
   while (true) {
     chunk.Clear();
@@ -50,7 +50,7 @@ absl::Status InstallStagedSnapshot(storage::Backend* backend, const raftpb::Snap
     if (!*more) break;
     if (auto s = installer.Add(chunk); !s.ok()) return s;
   }
-  if (auto s = installer.Finish(snapshot.metadata().conf_state()); !s.ok()) return s;
+  if (auto s = installer.Finish(snapshot.metadata()); !s.ok()) return s;
   std::error_code ec;
   std::filesystem::remove(path, ec);
   return absl::OkStatus();

@@ -1,8 +1,10 @@
 #include "storage/backend.h"
 
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -10,10 +12,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "raft/crash_point.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/table_properties_collectors.h"
+#include "storage/disk_faults.h"
 
 namespace quorum::storage {
 namespace {
@@ -124,6 +128,9 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const Options& options) {
 
   std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::DBOptions db_options = DatabaseOptions();
+  absl::StatusOr<std::unique_ptr<rocksdb::Env>> env = ArmedDiskFaultEnv();
+  if (!env.ok()) return env.status();
+  if (*env != nullptr) db_options.env = env->get();
 
   // RocksDB insists that every family present on disk is opened, so start from what exists
   // (nothing, for a new database) and add ours.
@@ -169,13 +176,19 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const Options& options) {
   for (size_t i = kColumnFamilyCount + 1; i < handles.size(); ++i) {
     db->DestroyColumnFamilyHandle(handles[i]).PermitUncheckedError();
   }
-  return std::unique_ptr<Backend>(new Backend(options, std::move(db), families, handles[0]));
+  return std::unique_ptr<Backend>(
+      new Backend(options, *std::move(env), std::move(db), families, handles[0]));
 }
 
-Backend::Backend(const Options& options, std::unique_ptr<rocksdb::DB> db,
+Backend::Backend(const Options& options, std::unique_ptr<rocksdb::Env> env,
+                 std::unique_ptr<rocksdb::DB> db,
                  std::array<rocksdb::ColumnFamilyHandle*, kColumnFamilyCount> families,
                  rocksdb::ColumnFamilyHandle* default_family)
-    : options_(options), db_(std::move(db)), families_(families), default_family_(default_family) {}
+    : options_(options),
+      env_(std::move(env)),
+      db_(std::move(db)),
+      families_(families),
+      default_family_(default_family) {}
 
 Backend::~Backend() {
   for (rocksdb::ColumnFamilyHandle* handle : families_) {
@@ -189,7 +202,29 @@ absl::Status Backend::Write(rocksdb::WriteBatch* batch) {
   return Write(batch, options_.sync_writes);
 }
 
+absl::Status Backend::CheckRoom() {
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t checked = room_checked_ns_.load(std::memory_order_relaxed);
+  if (now - checked >= 100'000'000 &&
+      room_checked_ns_.compare_exchange_strong(checked, now, std::memory_order_relaxed)) {
+    struct statvfs fs;
+    if (::statvfs(options_.path.c_str(), &fs) == 0) {
+      free_bytes_.store(static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize,
+                        std::memory_order_relaxed);
+    }
+  }
+  const uint64_t free = free_bytes_.load(std::memory_order_relaxed);
+  if (free >= options_.reserve_bytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "storage: no space left on device: ", free, " bytes free under ", options_.path,
+      ", less than the ", options_.reserve_bytes,
+      " kept for the database's flushes and logs; make room and start the member again"));
+}
+
 absl::Status Backend::Write(rocksdb::WriteBatch* batch, bool sync) {
+  if (absl::Status room = CheckRoom(); !room.ok()) return room;
   rocksdb::WriteOptions write_options;
   write_options.sync = sync;
   return FromRocksStatus(db_->Write(write_options, batch), "write batch");
@@ -229,6 +264,7 @@ absl::Status Backend::Defragment() {
   for (ColumnFamily family : {ColumnFamily::kKv, ColumnFamily::kMeta, ColumnFamily::kRaftLog}) {
     rocksdb::Status s = db_->CompactRange(options, Family(family), nullptr, nullptr);
     if (!s.ok()) return FromRocksStatus(s, "defragment");
+    QUORUM_CRASH_POINT("defrag-between-families");
   }
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 #define QUORUM_STORAGE_BACKEND_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,11 @@ class Backend {
     bool sync_writes = true;
     // Shared block cache for all families.
     size_t block_cache_bytes = 128 << 20;
+    // Free space on the database's file system below which Write() refuses (RESOURCE_EXHAUSTED,
+    // "no space left on device") instead of letting RocksDB run into a full disk: what is kept
+    // is room for the memtable flushes and log files already under way, so the database is
+    // never left half-written and opens again as it was once there is room.
+    uint64_t reserve_bytes = uint64_t{128} << 20;
   };
 
   // Opens or creates the database. Errors say what is wrong in words an operator can act on:
@@ -82,11 +88,20 @@ class Backend {
   uint64_t LiveBytes() const;
 
  private:
-  Backend(const Options& options, std::unique_ptr<rocksdb::DB> db,
+  Backend(const Options& options, std::unique_ptr<rocksdb::Env> env,
+          std::unique_ptr<rocksdb::DB> db,
           std::array<rocksdb::ColumnFamilyHandle*, kColumnFamilyCount> families,
           rocksdb::ColumnFamilyHandle* default_family);
 
+  // Free space, looked at no more often than every 100 ms (a write can add far less than the
+  // reserve in that time).
+  absl::Status CheckRoom();
+
   const Options options_;
+  std::atomic<int64_t> room_checked_ns_{0};
+  std::atomic<uint64_t> free_bytes_{UINT64_MAX};
+  // A test's disk faults (storage/disk_faults.h), null otherwise; outlives the database.
+  std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, kColumnFamilyCount> families_;
   rocksdb::ColumnFamilyHandle* default_family_;

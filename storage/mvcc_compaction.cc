@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "proto/etcd_errors.h"
+#include "raft/crash_point.h"
 #include "rocksdb/db.h"
 #include "storage/crc32c.h"
 #include "storage/mvcc_store.h"
@@ -102,6 +103,7 @@ absl::Status MvccStore::CompactTo(int64_t rev) {
   it.reset();
   rocksdb::Status s = batch.Put(meta_, kMetaCompactFinished, EncodeInt64(rev));
   if (!s.ok()) return FromRocksStatus(s, "build compaction batch");
+  QUORUM_CRASH_POINT("compact-before-finish");
   return Persist(&batch);
 }
 

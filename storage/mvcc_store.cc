@@ -8,6 +8,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "proto/etcd_errors.h"
+#include "raft/crash_point.h"
 #include "raft/fatal.h"
 #include "rocksdb/iterator.h"
 #include "storage/write_txn.h"
@@ -243,7 +244,11 @@ absl::Status MvccStore::Commit(WriteTxn& txn, const ApplyMeta& meta) {
   const int64_t rev = wrote ? txn.begin_rev + 1 : txn.begin_rev;
   rocksdb::Status s = txn.batch.Put(meta_, kMetaApplied, EncodeApplied(meta.index, meta.term, rev));
   if (!s.ok()) return FromRocksStatus(s, "build write batch");
+  // The applied index is in the same batch as the entry's changes: there is no moment between
+  // "applied" and "recorded", only before the batch and after it.
+  QUORUM_CRASH_POINT("apply-before-commit");
   if (absl::Status status = Persist(&txn.batch); !status.ok()) return status;
+  QUORUM_CRASH_POINT("apply-after-commit");
 
   {
     absl::MutexLock lock(&index_mu_);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "raft/crash_point.h"
 #include "rocksdb/iterator.h"
 
 namespace quorum::storage {
@@ -389,7 +390,9 @@ absl::Status RaftLogStore::Save(const std::optional<raftpb::Snapshot>& snapshot,
     wrote = true;
   }
   if (!wrote) return absl::OkStatus();
+  if (sync) QUORUM_CRASH_POINT("raftlog-before-sync");
   if (absl::Status s = m.backend->Write(&batch, sync); !s.ok()) return s;
+  if (sync) QUORUM_CRASH_POINT("raftlog-after-sync");
 
   // The batch is durable (as asked): only now does the cache follow.
   if (snapshot.has_value()) {
@@ -477,20 +480,29 @@ absl::StatusOr<raftpb::ConfState> RaftLogStore::ReadConfState(Backend* backend,
   return snapshot->has_value() ? (*snapshot)->conf_state() : raftpb::ConfState();
 }
 
-absl::Status RaftLogStore::AddReset(Backend* backend, rocksdb::WriteBatch* batch) {
+absl::Status RaftLogStore::AddInstalledSnapshot(Backend* backend,
+                                                const raftpb::SnapshotMetadata& meta,
+                                                rocksdb::WriteBatch* batch) {
+  if (meta.index() >= kIndexLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage: raft index ", meta.index(), " beyond the supported range"));
+  }
   rocksdb::ColumnFamilyHandle* family = backend->Family(ColumnFamily::kRaftLog);
   absl::StatusOr<std::optional<raftpb::HardState>> hard_state =
       ReadMessage<raftpb::HardState>(backend->db(), family, nullptr, kHardStateKey);
   if (!hard_state.ok()) return hard_state.status();
-  if (hard_state->has_value()) {
-    raftpb::HardState kept = **hard_state;
-    kept.set_commit(0);  // nothing is held any more, so nothing is known committed
-    batch->Put(family, ToSlice(kHardStateKey), kept.SerializeAsString());
+  raftpb::HardState kept = hard_state->value_or(raftpb::HardState());
+  if (kept.term() < meta.term()) {
+    // Its vote was for an older term; this Ready's own hard state, saved next, brings the
+    // member's real term and vote.
+    kept.set_term(meta.term());
+    kept.set_vote(0);
   }
+  if (kept.commit() < meta.index()) kept.set_commit(meta.index());
+  batch->Put(family, ToSlice(kHardStateKey), kept.SerializeAsString());
   batch->DeleteRange(family, EntryKey(0), ToSlice(kEntryKeyBound));
-  batch->Delete(family, ToSlice(kLogStartKey));
-  batch->Delete(family, ToSlice(kSnapshotKey));
-  batch->Delete(family, ToSlice(kConfStateKey));
+  batch->Put(family, ToSlice(kSnapshotKey), meta.SerializeAsString());
+  batch->Put(family, ToSlice(kLogStartKey), EncodeLogStart(meta.index(), meta.term()));
   return absl::OkStatus();
 }
 

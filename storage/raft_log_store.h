@@ -101,12 +101,14 @@ class RaftLogStore : public raft::DurableLog {
   static absl::StatusOr<raftpb::ConfState> ReadConfState(Backend* backend,
                                                          const rocksdb::Snapshot* at);
 
-  // Adds to `batch` what empties the log of a member whose state families were emptied (see
-  // StateInstaller::RecoverInterrupted): every entry, the snapshot point and the membership
-  // record go; term and vote stay (a vote must never be forgotten, Raft §5.2) and commit
-  // becomes 0. The member then holds nothing and the leader sends it a snapshot. Only while no
-  // RaftLogStore is open on `backend`.
-  static absl::Status AddReset(Backend* backend, rocksdb::WriteBatch* batch);
+  // Adds to `batch` what makes the log start at a snapshot just installed into the state
+  // families (StateInstaller::Finish): the snapshot point, every entry gone (a follower that
+  // takes a leader's snapshot drops its whole log, as Save(snapshot) does), and the hard
+  // state's commit raised to the snapshot's index (it is committed); term and vote stay. So
+  // the state and the log agree whatever moment a crash picks after it. A RaftLogStore open on
+  // `backend` keeps its cached view until its own Save(snapshot), which writes the same.
+  static absl::Status AddInstalledSnapshot(Backend* backend, const raftpb::SnapshotMetadata& meta,
+                                           rocksdb::WriteBatch* batch);
 
  private:
   RaftLogStore(Backend* backend, const Options& options);

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "raft/crash_point.h"
 #include "rocksdb/iterator.h"
 #include "storage/raft_log_store.h"
 #include "storage/write_txn.h"
@@ -141,7 +142,7 @@ absl::StatusOr<bool> StateSnapshotReader::Next(internalpb::SnapshotChunk* chunk,
 StateInstaller::StateInstaller(Backend* backend) : backend_(backend) {}
 StateInstaller::~StateInstaller() = default;
 
-absl::Status StateInstaller::Begin() {
+absl::Status StateInstaller::Begin(const raftpb::Snapshot& snapshot) {
   if (phase_ != Phase::kIdle) {
     return absl::FailedPreconditionError("storage: snapshot install already begun");
   }
@@ -149,7 +150,8 @@ absl::Status StateInstaller::Begin() {
   for (ColumnFamily family : kStateFamilies) {
     if (absl::Status s = AddDeleteAll(backend_, family, &batch); !s.ok()) return s;
   }
-  batch.Put(backend_->Family(ColumnFamily::kRaftLog), ToSlice(kInstallMarkKey), "");
+  batch.Put(backend_->Family(ColumnFamily::kRaftLog), ToSlice(kInstallMarkKey),
+            snapshot.SerializeAsString());
   // Unsynced: a crash that loses this batch loses the mark with it, leaving the old state whole.
   if (absl::Status s = backend_->Write(&batch, /*sync=*/false); !s.ok()) return s;
   phase_ = Phase::kInstalling;
@@ -178,17 +180,21 @@ absl::Status StateInstaller::Add(const internalpb::SnapshotChunk& chunk) {
   }
   // One chunk is one batch (chunks are about a megabyte); unsynced, Finish syncs.
   if (absl::Status s = backend_->Write(&batch, /*sync=*/false); !s.ok()) return s;
+  QUORUM_CRASH_POINT("snapshot-install-chunk");
   if (applied.has_value()) applied_ = applied;
   return absl::OkStatus();
 }
 
-absl::Status StateInstaller::Finish(const raftpb::ConfState& conf_state) {
+absl::Status StateInstaller::Finish(const raftpb::SnapshotMetadata& metadata) {
   if (phase_ != Phase::kInstalling) {
     return absl::FailedPreconditionError("storage: snapshot install finished without Begin");
   }
   rocksdb::WriteBatch batch;
   rocksdb::ColumnFamilyHandle* raft_log = backend_->Family(ColumnFamily::kRaftLog);
-  RaftLogStore::PutConfState(conf_state, &batch, raft_log);
+  RaftLogStore::PutConfState(metadata.conf_state(), &batch, raft_log);
+  if (absl::Status s = RaftLogStore::AddInstalledSnapshot(backend_, metadata, &batch); !s.ok()) {
+    return s;
+  }
   batch.Delete(raft_log, ToSlice(kInstallMarkKey));
   // One WAL for every family: syncing this batch makes every earlier record durable too.
   if (absl::Status s = backend_->Write(&batch, backend_->sync_writes()); !s.ok()) return s;
@@ -196,27 +202,18 @@ absl::Status StateInstaller::Finish(const raftpb::ConfState& conf_state) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> StateInstaller::Interrupted(Backend* backend) {
+absl::StatusOr<std::optional<raftpb::Snapshot>> StateInstaller::Interrupted(Backend* backend) {
   std::string value;
   rocksdb::Status s =
       backend->db()->Get(rocksdb::ReadOptions(), backend->Family(ColumnFamily::kRaftLog),
                          ToSlice(kInstallMarkKey), &value);
-  if (s.IsNotFound()) return false;
+  if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksStatus(s, "read snapshot install mark");
-  return true;
-}
-
-absl::StatusOr<bool> StateInstaller::RecoverInterrupted(Backend* backend) {
-  absl::StatusOr<bool> interrupted = Interrupted(backend);
-  if (!interrupted.ok() || !*interrupted) return interrupted;
-  rocksdb::WriteBatch batch;
-  for (ColumnFamily family : kStateFamilies) {
-    if (absl::Status s = AddDeleteAll(backend, family, &batch); !s.ok()) return s;
+  raftpb::Snapshot snapshot;
+  if (!snapshot.ParseFromString(value)) {
+    return absl::DataLossError("storage: the snapshot install mark cannot be decoded");
   }
-  if (absl::Status s = RaftLogStore::AddReset(backend, &batch); !s.ok()) return s;
-  batch.Delete(backend->Family(ColumnFamily::kRaftLog), ToSlice(kInstallMarkKey));
-  if (absl::Status s = backend->Write(&batch, /*sync=*/true); !s.ok()) return s;
-  return true;
+  return snapshot;
 }
 
 }  // namespace quorum::storage

@@ -80,12 +80,15 @@ class StateSnapshotReader {
 
 // Replaces the state families of a backend with the records of a snapshot. Use in this order,
 // with no MvccStore write (and no other writer to the state families) in between:
-//   Begin(); Add(chunk)...; Finish(conf state of the snapshot metadata);
+//   Begin(snapshot); Add(chunk)...; Finish(snapshot metadata);
 //   then reopen MvccStore (and anything else that caches state records), then
-//   RaftLogStore::Save(snapshot, ...) records the snapshot point in the log.
-// Records are written unsynced as they arrive; Finish makes all of it durable at once. A crash
-// before Finish leaves a mix of old and new records: StateInstaller::RecoverInterrupted finds
-// and clears that on the next start.
+//   RaftLogStore::Save(snapshot, ...) as usual.
+// Records are written unsynced as they arrive; Finish makes all of it durable at once, the
+// log's snapshot point included. A crash before Finish leaves a mix of old and new records and
+// the mark Begin wrote: Interrupted() hands the snapshot back on the next start, and the
+// install is done again from its staged file. The old state cannot be brought back, and the
+// log may not be dropped instead: its entries were acknowledged to the leader, which counts
+// them as held here.
 class StateInstaller {
  public:
   explicit StateInstaller(Backend* backend);  // `backend` must outlive the installer
@@ -94,29 +97,25 @@ class StateInstaller {
   StateInstaller& operator=(const StateInstaller&) = delete;
 
   // Deletes every record of the state families except this member's identity, and marks the
-  // data dir as being installed into.
-  absl::Status Begin();
+  // data dir as being installed into with `snapshot` (its metadata and staged file's path).
+  absl::Status Begin(const raftpb::Snapshot& snapshot);
   // Writes the chunk's records. INVALID_ARGUMENT for a record of a family a snapshot does not
   // carry (nothing of that chunk is written); an "identity" record is ignored.
   absl::Status Add(const internalpb::SnapshotChunk& chunk);
-  // Records `conf_state` as the membership as of the installed applied index
-  // (RaftLogStore::PutConfState) — pass the snapshot metadata's, which a sender derives from
-  // the same point (StateSnapshotReader::conf_state) — clears the mark, and makes everything
-  // durable (fsynced when the backend syncs its writes).
-  absl::Status Finish(const raftpb::ConfState& conf_state);
+  // Records the metadata's conf state as the membership as of the installed applied index
+  // (RaftLogStore::PutConfState; a sender derives it from the same point,
+  // StateSnapshotReader::conf_state), makes the log start at the snapshot
+  // (RaftLogStore::AddInstalledSnapshot), clears the mark, and makes everything durable
+  // (fsynced when the backend syncs its writes).
+  absl::Status Finish(const raftpb::SnapshotMetadata& metadata);
 
   // The applied position carried by the records added so far (the meta family's own record),
   // if one was seen. After Finish it is what MvccStore::Open will report as Applied().
   std::optional<ApplyMeta> applied() const { return applied_; }
 
-  // True when an install began in this data dir and never finished (a crash in between).
-  static absl::StatusOr<bool> Interrupted(Backend* backend);
-  // On start, before opening RaftLogStore or MvccStore: if an install was interrupted, the
-  // state is a mix of two points and the log's snapshot point no longer matches it, so both
-  // are emptied in one synced batch: the state families (identity kept) and the Raft log
-  // (RaftLogStore::AddReset: term and vote kept). The member then starts holding nothing, and
-  // the leader sends it a new snapshot. Returns whether anything was reset.
-  static absl::StatusOr<bool> RecoverInterrupted(Backend* backend);
+  // The snapshot whose install began in this data dir and never finished (a crash in
+  // between), or nullopt. On start, before opening RaftLogStore or MvccStore.
+  static absl::StatusOr<std::optional<raftpb::Snapshot>> Interrupted(Backend* backend);
 
  private:
   enum class Phase { kIdle, kInstalling, kFinished };

@@ -5,7 +5,8 @@
 #   2. a ThreadSanitizer build runs the unit, client and multi-process cluster tests; every
 #      process (quorumd members included) writes its reports under build-tsan/tsan-reports, and
 #      any report fails the run;
-#   3. the Release build runs everything (unit, simulation, multi-process, etcd comparison).
+#   3. the Release build, with the crash points compiled in, runs everything (unit, simulation,
+#      multi-process, faults, etcd comparison).
 # Ends with ctest's summary of the Release run. Exits non-zero if any test fails.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,6 +42,7 @@ fi
 echo "ThreadSanitizer: no reports"
 
 echo "== release build (all tests) =="
-./deploy/build.sh
+# With the crash points compiled in: the crash-point tests arm them (label "faults").
+QUORUM_CRASH_POINTS=ON ./deploy/build.sh
 cd build
 ctest --output-on-failure

@@ -348,22 +348,38 @@ TEST_F(RaftLogStoreTest, FirstAndLastIndexMayBeReadFromAnotherThreadWhileSaving)
   EXPECT_EQ(Last(), 300u);
 }
 
-TEST_F(RaftLogStoreTest, AddResetKeepsOnlyTermAndVote) {
+TEST_F(RaftLogStoreTest, AnInstalledSnapshotReplacesTheLogAndKeepsTermAndVote) {
   ASSERT_TRUE(log_->Save(Snap(1, 1, Voters({1, 2, 3})), Span(2, 10, 4), Hs(4, 2, 9), true).ok());
-  ASSERT_TRUE(log_->CreateSnapshot(8, Voters({1, 2, 3}), 5).ok());
   log_.reset();
+  raftpb::SnapshotMetadata meta;
+  meta.set_index(20);
+  meta.set_term(3);
   rocksdb::WriteBatch batch;
-  ASSERT_TRUE(RaftLogStore::AddReset(backend_.get(), &batch).ok());
+  ASSERT_TRUE(RaftLogStore::AddInstalledSnapshot(backend_.get(), meta, &batch).ok());
   ASSERT_TRUE(backend_->Write(&batch).ok());
   Reopen();
-  EXPECT_EQ(First(), 1u);
-  EXPECT_EQ(Last(), 0u);
-  EXPECT_EQ(Ok(log_->Snapshot()).metadata().index(), 0u);
+  EXPECT_EQ(First(), 21u);
+  EXPECT_EQ(Last(), 20u);
+  EXPECT_EQ(Ok(log_->Snapshot()).metadata().index(), 20u);
+  EXPECT_EQ(Ok(log_->Term(20)), 3u);
   raft::PersistedState state = Ok(log_->InitialState());
   EXPECT_EQ(state.hard_state.term(), 4u);
   EXPECT_EQ(state.hard_state.vote(), 2u);
-  EXPECT_EQ(state.hard_state.commit(), 0u);
-  EXPECT_EQ(state.conf_state.voters_size(), 0);
+  EXPECT_EQ(state.hard_state.commit(), 20u);  // a snapshot holds only committed entries
+
+  // A snapshot of a newer term than the recorded one: the old vote was for an older term.
+  log_.reset();
+  meta.set_index(30);
+  meta.set_term(6);
+  batch.Clear();
+  ASSERT_TRUE(RaftLogStore::AddInstalledSnapshot(backend_.get(), meta, &batch).ok());
+  ASSERT_TRUE(backend_->Write(&batch).ok());
+  Reopen();
+  state = Ok(log_->InitialState());
+  EXPECT_EQ(state.hard_state.term(), 6u);
+  EXPECT_EQ(state.hard_state.vote(), 0u);
+  EXPECT_EQ(state.hard_state.commit(), 30u);
+  EXPECT_EQ(First(), 31u);
 }
 
 // ---- Conformance with raft::MemoryStorage ----
