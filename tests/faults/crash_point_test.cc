@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ostream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -33,51 +34,48 @@ void ExpectCrashedAt(TestCluster& cluster, int victim, const std::string& point)
   ExpectExited(cluster, victim, kKilledExitCode, "quorum crash point: " + point);
 }
 
-enum class Role { kLeader, kFollower };
+// A point of the write or apply path, the pass at which it fires, and whom it is armed on.
+struct WritePathCase {
+  const char* test_name;
+  const char* point;
+  int pass;
+  bool leader;
+};
 
-// The victim dies at the `pass`-th time it reaches a point of the write or apply path while
-// the writer goes on through the other two; then it restarts and must catch up.
-void CrashOnTheWritePath(const std::string& point, int pass, Role role) {
+void PrintTo(const WritePathCase& c, std::ostream* os) { *os << c.point << ":" << c.pass; }
+
+class CrashOnTheWritePath : public ::testing::TestWithParam<WritePathCase> {};
+
+// The victim dies at the `pass`-th time it reaches the point while the writer goes on through
+// the other two; then it restarts and must catch up.
+TEST_P(CrashOnTheWritePath, NothingIsLostOrAppliedTwice) {
+  const WritePathCase& c = GetParam();
   TestCluster cluster(kMembers);
   const int victim = 0;
-  cluster.SetEnv(victim, {Env(point, pass)});
+  cluster.SetEnv(victim, {Env(c.point, c.pass)});
   cluster.StartAll();
   ASSERT_TRUE(cluster.WaitForLeader().has_value());
-  ASSERT_TRUE(MoveLeaderTo(cluster, role == Role::kLeader ? victim : 1));
+  ASSERT_TRUE(MoveLeaderTo(cluster, c.leader ? victim : 1));
 
   Writer writer(&cluster, {1, 2});
-  ExpectCrashedAt(cluster, victim, point);
-  if (::testing::Test::HasFatalFailure()) return;
+  ExpectCrashedAt(cluster, victim, c.point);
+  if (HasFatalFailure()) return;
   // The two others go on (electing a new leader when the victim led).
-  ASSERT_TRUE(writer.WaitForMore(50, 30s)) << "writes did not go on without the victim";
-  cluster.SetEnv(victim, {});
-  cluster.Start(victim);
-  ASSERT_TRUE(writer.WaitForMore(50, 30s));
-  writer.Stop();
-  ExpectNothingLostOrRepeated(cluster, writer, 0);
+  BringBackAndCheck(cluster, victim, writer);
 }
 
-TEST(CrashPointTest, LeaderBeforeTheLogsSyncedWrite) {
-  CrashOnTheWritePath("raftlog-before-sync", 200, Role::kLeader);
-}
-TEST(CrashPointTest, LeaderAfterTheLogsSyncedWrite) {
-  CrashOnTheWritePath("raftlog-after-sync", 200, Role::kLeader);
-}
-TEST(CrashPointTest, FollowerBeforeTheLogsSyncedWrite) {
-  CrashOnTheWritePath("raftlog-before-sync", 200, Role::kFollower);
-}
-TEST(CrashPointTest, FollowerAfterTheLogsSyncedWrite) {
-  CrashOnTheWritePath("raftlog-after-sync", 200, Role::kFollower);
-}
-TEST(CrashPointTest, LeaderBeforeAnAppliedEntryIsWritten) {
-  CrashOnTheWritePath("apply-before-commit", 150, Role::kLeader);
-}
-TEST(CrashPointTest, LeaderAfterAnAppliedEntryIsWrittenBeforeAnyoneIsTold) {
-  CrashOnTheWritePath("apply-after-commit", 150, Role::kLeader);
-}
-TEST(CrashPointTest, FollowerAfterAnAppliedEntryIsWritten) {
-  CrashOnTheWritePath("apply-after-commit", 150, Role::kFollower);
-}
+INSTANTIATE_TEST_SUITE_P(
+    CrashPointTest, CrashOnTheWritePath,
+    ::testing::Values(
+        WritePathCase{"LeaderBeforeTheLogsSyncedWrite", "raftlog-before-sync", 200, true},
+        WritePathCase{"LeaderAfterTheLogsSyncedWrite", "raftlog-after-sync", 200, true},
+        WritePathCase{"FollowerBeforeTheLogsSyncedWrite", "raftlog-before-sync", 200, false},
+        WritePathCase{"FollowerAfterTheLogsSyncedWrite", "raftlog-after-sync", 200, false},
+        WritePathCase{"LeaderBeforeAnAppliedEntryIsWritten", "apply-before-commit", 150, true},
+        WritePathCase{"LeaderAfterAnAppliedEntryIsWrittenBeforeAnyoneIsTold", "apply-after-commit",
+                      150, true},
+        WritePathCase{"FollowerAfterAnAppliedEntryIsWritten", "apply-after-commit", 150, false}),
+    [](const ::testing::TestParamInfo<WritePathCase>& info) { return info.param.test_name; });
 
 // A follower that was down past the log's compaction gets a snapshot, dies with it half
 // installed (its old state already wiped), and installs it again after the restart.
@@ -95,11 +93,7 @@ TEST(CrashPointTest, FollowerInTheMiddleOfASnapshotInstall) {
   cluster.Start(victim, /*wait_ready=*/false);
   ExpectCrashedAt(cluster, victim, "snapshot-install-chunk");
   if (::testing::Test::HasFatalFailure()) return;
-  cluster.SetEnv(victim, {});
-  cluster.Start(victim);
-  ASSERT_TRUE(writer.WaitForMore(50, 30s));
-  writer.Stop();
-  ExpectNothingLostOrRepeated(cluster, writer, 0);
+  BringBackAndCheck(cluster, victim, writer);
   // The restart finished the install from the staged snapshot instead of starting empty.
   const std::string log = cluster.Log(victim);
   EXPECT_NE(log.find("finishing the install of the snapshot at index"), std::string::npos) << log;
@@ -135,11 +129,7 @@ TEST(CrashPointTest, MemberInTheMiddleOfACompaction) {
   ASSERT_TRUE(kv->Compact(WithDeadline(&context, 10s), compact, &compacted).ok());
   ExpectCrashedAt(cluster, victim, "compact-before-finish");
   if (::testing::Test::HasFatalFailure()) return;
-  cluster.SetEnv(victim, {});
-  cluster.Start(victim);
-  ASSERT_TRUE(writer.WaitForMore(50, 30s));
-  writer.Stop();
-  ExpectNothingLostOrRepeated(cluster, writer, other_puts);
+  BringBackAndCheck(cluster, victim, writer, other_puts);
   // The restarted member finished the compaction: the old revisions are gone there too.
   etcdserverpb::RangeRequest old;
   old.set_key("o/0");
@@ -169,11 +159,7 @@ TEST(CrashPointTest, MemberInTheMiddleOfADefragment) {
                    .ok());
   ExpectCrashedAt(cluster, victim, "defrag-between-families");
   if (::testing::Test::HasFatalFailure()) return;
-  cluster.SetEnv(victim, {});
-  cluster.Start(victim);
-  ASSERT_TRUE(writer.WaitForMore(50, 30s));
-  writer.Stop();
-  ExpectNothingLostOrRepeated(cluster, writer, 0);
+  BringBackAndCheck(cluster, victim, writer);
 }
 
 // A learner is added; the victim dies just before or just after recording the change. After
@@ -200,12 +186,7 @@ void CrashAroundAMembershipChange(const std::string& point) {
   }
   ExpectCrashedAt(cluster, victim, point);
   if (::testing::Test::HasFatalFailure()) return;
-  ASSERT_TRUE(writer.WaitForMore(50, 30s));
-  cluster.SetEnv(victim, {});
-  cluster.Start(victim);
-  ASSERT_TRUE(writer.WaitForMore(50, 30s));
-  writer.Stop();
-  ExpectNothingLostOrRepeated(cluster, writer, 0);
+  BringBackAndCheck(cluster, victim, writer);
   for (int i = 0; i < kMembers; ++i) {
     auto stub = etcdserverpb::Cluster::NewStub(
         grpc::CreateChannel(cluster.spec(i).Endpoint(), grpc::InsecureChannelCredentials()));

@@ -114,6 +114,16 @@ void ExpectNothingLostOrRepeated(TestCluster& cluster, Writer& writer, int other
   EXPECT_GT(acknowledged.size(), 100u) << "too few writes to judge anything";
 }
 
+void BringBackAndCheck(TestCluster& cluster, int victim, Writer& writer, int other_puts) {
+  ASSERT_TRUE(writer.WaitForMore(30, 30s)) << "writes did not go on without member " << victim;
+  cluster.SetEnv(victim, {});
+  cluster.Start(victim);
+  ASSERT_TRUE(writer.WaitForMore(50, 30s))
+      << "writes did not go on once member " << victim << " was back";
+  writer.Stop();
+  ExpectNothingLostOrRepeated(cluster, writer, other_puts);
+}
+
 bool Writer::WaitForMore(size_t more, std::chrono::milliseconds wait) {
   const size_t target = acknowledged_count() + more;
   return WaitUntil([&] { return acknowledged_count() >= target; }, wait);

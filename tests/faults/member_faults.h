@@ -77,6 +77,11 @@ std::string LogTail(TestCluster& cluster, int i);
 // Expects member `victim` to exit within 60 s with `exit_code`, its log holding `text`.
 void ExpectExited(TestCluster& cluster, int victim, int exit_code, const std::string& text);
 
+// After member `victim` stopped: writes go on without it; it starts again with nothing armed
+// (its test environment cleared) and catches up while writes go on; then the checks of
+// ExpectNothingLostOrRepeated.
+void BringBackAndCheck(TestCluster& cluster, int victim, Writer& writer, int other_puts = 0);
+
 // Once every member runs again: every key the writer had acknowledged is on every member, each
 // key has version 1 and the revision counts exactly the puts that took effect (`other_puts`
 // counts the test's puts outside the writer's keys), and HashKV agrees on every member.
