@@ -193,9 +193,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       case 6: {
         // The application captures its state at what it applied and compacts behind it.
-        const uint64_t first = log->Snapshot().value().metadata().index() + 1;
-        if (app.applied >= first) {
-          const uint64_t at = in.ConsumeIntegralInRange(first, app.applied);
+        const uint64_t snapshot = log->Snapshot().value().metadata().index();
+        if (app.applied > snapshot) {
+          const uint64_t at = in.ConsumeIntegralInRange(snapshot + 1, app.applied);
           if (absl::Status s = log->CreateSnapshot(at, node.Status().conf_state, at); !s.ok()) {
             std::fprintf(stderr, "%s\n", s.ToString().c_str());
             std::abort();
