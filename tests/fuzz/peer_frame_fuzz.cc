@@ -78,14 +78,16 @@ void FuzzStream(const std::string& bytes) {
 }
 
 std::string StagingDir() {
-  static const std::string dir = [] {
+  // Leaked, so that the exit handler below still finds it.
+  static const std::string* dir = [] {
     std::string d = "/dev/shm";
     if (!std::filesystem::is_directory(d)) d = std::filesystem::temp_directory_path().string();
     d += "/quorum-peer-frame-fuzz-" + std::to_string(::getpid());
     if (!quorum::server::PrepareSnapshotDir(d).ok()) std::abort();
-    return d;
+    std::atexit([] { std::filesystem::remove_all(*dir); });
+    return new std::string(d);
   }();
-  return dir;
+  return *dir;
 }
 
 // Reads every chunk of a staged file; false when it was refused.
