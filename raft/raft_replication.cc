@@ -3,6 +3,8 @@
 // leadership transfer; and the follower's append, heartbeat and snapshot
 // handlers (Raft §5.3, §5.4, §7; thesis §3.10, §6.4).
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -361,6 +363,10 @@ void Raft::HandleSnapshot(const raftpb::Message& m) {
 bool Raft::Restore(const raftpb::Snapshot& snap) {
   const auto& meta = snap.metadata();
   if (meta.index() <= log_.committed()) return false;
+  // No log reaches the last uint64 index (the next index would wrap to 0): a snapshot there
+  // comes from a broken or hostile peer, and installing it would leave a log whose last term
+  // cannot be read, which stops the member.
+  if (meta.index() == std::numeric_limits<uint64_t>::max()) return false;
   if (log_.MatchTerm(meta.index(), meta.term())) {
     // We already hold the covered entries; only the commit index was behind.
     log_.CommitTo(meta.index());

@@ -280,8 +280,11 @@ absl::Status ReadEtcdDb(
         });
     if (!auth.ok()) return auth;
   }
-  for (const auto& [bucket, prefix] :
+  for (const auto& bucket_prefix :
        {std::pair{kAuthUsersBucket, kUserPrefix}, std::pair{kAuthRolesBucket, kRolePrefix}}) {
+    // Not a structured binding: clang before 16 (the fuzz targets' compiler) cannot capture one.
+    const auto& bucket = bucket_prefix.first;
+    const auto& prefix = bucket_prefix.second;
     if (!has(bucket)) continue;
     auto walked = reader->ForEach(bucket, [&](std::string_view key, std::string_view value, bool) {
       return add(ColumnFamily::kAuth, absl::StrCat(std::string(prefix), std::string(key)),

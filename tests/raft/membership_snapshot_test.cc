@@ -218,5 +218,30 @@ TEST(MemoryStorageTest, AppendCompactAndTermContract) {
   EXPECT_FALSE(s.Append({e}).ok());  // gap
 }
 
+// Found by tests/fuzz (raft_step): a snapshot claiming the last uint64 index was installed, and
+// the member then stopped because its log's last term could not be read.
+TEST(SnapshotTest, FollowerIgnoresSnapshotAtLastPossibleIndex) {
+  Cluster c({1, 2, 3});
+  c.Elect(1);
+  ASSERT_TRUE(c.node(1).Propose("a").ok());
+  c.Stabilize();
+  const uint64_t last = c.raft(2).log().LastIndex();
+  raftpb::Message m;
+  m.set_type(raftpb::MSG_SNAPSHOT);
+  m.set_from(1);
+  m.set_to(2);
+  m.set_term(c.raft(1).term());
+  m.mutable_snapshot()->mutable_metadata()->set_index(UINT64_MAX);
+  m.mutable_snapshot()->mutable_metadata()->set_term(c.raft(1).term());
+  for (uint64_t id : {1, 2, 3})
+    m.mutable_snapshot()->mutable_metadata()->mutable_conf_state()->add_voters(id);
+  ASSERT_TRUE(c.node(2).Step(m).ok());
+  c.Stabilize();
+  EXPECT_EQ(c.raft(2).log().LastIndex(), last);
+  ASSERT_TRUE(c.node(1).Propose("b").ok());
+  c.Stabilize();
+  EXPECT_EQ(c.applied(2), (std::vector<std::string>{"a", "b"}));
+}
+
 }  // namespace
 }  // namespace quorum::raft::testing
