@@ -9,7 +9,10 @@
 // checks the fencing token (the lock key's create revision: the key still exists, so this holder
 // still owns the lock) and that the counter is unchanged since it was read; a paused holder's
 // write is refused, and the counter equals the increments acknowledged, also across the kill of a
-// follower and of the leader.
+// follower and of the leader. A fenced write whose answer is lost (an RPC error) is sent again
+// until it is decided: the counter's mod-revision compare lets at most one copy apply, and a
+// per-worker key written in the same Txn tells, after a refusal, whether an earlier copy did
+// (FencedIncrement).
 #include <gtest/gtest.h>
 
 #include <atomic>
