@@ -56,6 +56,8 @@ quorum::storage::Backend& EmptyBackend() {
     options.path = DataDir();
     options.sync_writes = false;
     options.block_cache_bytes = 1 << 20;
+    // A few megabytes at most: /dev/shm may be smaller than the reserve a member keeps.
+    options.reserve_bytes = 0;
     auto opened = quorum::storage::Backend::Open(options);
     Check(opened.ok(), "a fresh backend opens");
     std::atexit([] { std::filesystem::remove_all(DataDir()); });
