@@ -197,6 +197,9 @@ postgresql:
   - host replication all 127.0.0.1/32 trust
   parameters:
     unix_socket_directories: '{self.dir}'
+    # Dynamic shared memory in the data dir, not /dev/shm: a postmaster killed -9 leaves its
+    # segments behind, and they go with the work dir.
+    dynamic_shared_memory_type: mmap
     shared_buffers: 16MB
     fsync: 'on'
 log:
