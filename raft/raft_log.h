@@ -16,6 +16,12 @@
 
 namespace quorum::raft {
 
+// No log index reaches this: at 2^56 a cluster writing a million entries a second takes over two
+// thousand years to get there. A snapshot or an append from a peer at or beyond it comes from a
+// broken or hostile peer and is ignored; near 2^64 the next index would wrap to 0 and leave a
+// log whose last term cannot be read. The log store refuses such indexes too.
+inline constexpr uint64_t kMaxLogIndex = uint64_t{1} << 56;
+
 class RaftLog {
  public:
   // `storage` is borrowed and must outlive the log. The log starts with

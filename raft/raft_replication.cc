@@ -4,7 +4,6 @@
 // handlers (Raft §5.3, §5.4, §7; thesis §3.10, §6.4).
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -321,6 +320,11 @@ void Raft::SendHeartbeat(uint64_t to, const std::string& context) {
 }
 
 void Raft::HandleAppend(const raftpb::Message& m) {
+  // Beyond any real log (see kMaxLogIndex): ignored, unanswered.
+  if (m.index() >= kMaxLogIndex ||
+      (m.entries_size() > 0 && m.entries(m.entries_size() - 1).index() >= kMaxLogIndex)) {
+    return;
+  }
   raftpb::Message resp;
   resp.set_type(raftpb::MSG_APPEND_RESPONSE);
   resp.set_to(m.from());
@@ -363,10 +367,7 @@ void Raft::HandleSnapshot(const raftpb::Message& m) {
 bool Raft::Restore(const raftpb::Snapshot& snap) {
   const auto& meta = snap.metadata();
   if (meta.index() <= log_.committed()) return false;
-  // No log reaches the last uint64 index (the next index would wrap to 0): a snapshot there
-  // comes from a broken or hostile peer, and installing it would leave a log whose last term
-  // cannot be read, which stops the member.
-  if (meta.index() == std::numeric_limits<uint64_t>::max()) return false;
+  if (meta.index() >= kMaxLogIndex) return false;  // see kMaxLogIndex
   if (log_.MatchTerm(meta.index(), meta.term())) {
     // We already hold the covered entries; only the commit index was behind.
     log_.CommitTo(meta.index());

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "raft/crash_point.h"
+#include "raft/raft_log.h"
 #include "rocksdb/iterator.h"
 
 namespace quorum::storage {
@@ -22,7 +23,7 @@ constexpr std::string_view kConfStateKey = "conf_state";
 
 // Entry keys are 8-byte big-endian indexes below 2^56, so their first byte is 0 and every one
 // sorts before this bound and before every named record.
-constexpr uint64_t kIndexLimit = uint64_t{1} << 56;
+constexpr uint64_t kIndexLimit = raft::kMaxLogIndex;
 constexpr std::string_view kEntryKeyBound("\x01", 1);
 
 std::string EntryKey(uint64_t index) {

@@ -220,27 +220,44 @@ TEST(MemoryStorageTest, AppendCompactAndTermContract) {
 
 // Found by tests/fuzz (raft_step): a snapshot claiming the last uint64 index was installed, and
 // the member then stopped because its log's last term could not be read.
-TEST(SnapshotTest, FollowerIgnoresSnapshotAtLastPossibleIndex) {
-  Cluster c({1, 2, 3});
-  c.Elect(1);
-  ASSERT_TRUE(c.node(1).Propose("a").ok());
-  c.Stabilize();
-  const uint64_t last = c.raft(2).log().LastIndex();
-  raftpb::Message m;
-  m.set_type(raftpb::MSG_SNAPSHOT);
-  m.set_from(1);
-  m.set_to(2);
-  m.set_term(c.raft(1).term());
-  m.mutable_snapshot()->mutable_metadata()->set_index(UINT64_MAX);
-  m.mutable_snapshot()->mutable_metadata()->set_term(c.raft(1).term());
-  for (uint64_t id : {1, 2, 3})
-    m.mutable_snapshot()->mutable_metadata()->mutable_conf_state()->add_voters(id);
-  ASSERT_TRUE(c.node(2).Step(m).ok());
-  c.Stabilize();
-  EXPECT_EQ(c.raft(2).log().LastIndex(), last);
-  ASSERT_TRUE(c.node(1).Propose("b").ok());
-  c.Stabilize();
-  EXPECT_EQ(c.applied(2), (std::vector<std::string>{"a", "b"}));
+// Snapshots and appends at indexes no log reaches (kMaxLogIndex and beyond, up to where the
+// next index would wrap to 0) come only from a broken or hostile peer: ignored, and the member
+// goes on as before. Found by the raft_step fuzz target (UINT64_MAX, then UINT64_MAX - 1).
+TEST(SnapshotTest, FollowerIgnoresSnapshotsAndAppendsBeyondAnyRealLog) {
+  for (const uint64_t index : {UINT64_MAX, UINT64_MAX - 1, kMaxLogIndex}) {
+    for (const bool append : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "index " << index << (append ? " append" : " snap"));
+      Cluster c({1, 2, 3});
+      c.Elect(1);
+      ASSERT_TRUE(c.node(1).Propose("a").ok());
+      c.Stabilize();
+      const uint64_t last = c.raft(2).log().LastIndex();
+      raftpb::Message m;
+      m.set_from(1);
+      m.set_to(2);
+      m.set_term(c.raft(1).term());
+      if (append) {
+        m.set_type(raftpb::MSG_APPEND);
+        m.set_index(index - 1);
+        m.set_log_term(c.raft(1).term());
+        raftpb::Entry* e = m.add_entries();
+        e->set_index(index);
+        e->set_term(c.raft(1).term());
+      } else {
+        m.set_type(raftpb::MSG_SNAPSHOT);
+        m.mutable_snapshot()->mutable_metadata()->set_index(index);
+        m.mutable_snapshot()->mutable_metadata()->set_term(c.raft(1).term());
+        for (uint64_t id : {1, 2, 3})
+          m.mutable_snapshot()->mutable_metadata()->mutable_conf_state()->add_voters(id);
+      }
+      ASSERT_TRUE(c.node(2).Step(m).ok());
+      c.Stabilize();
+      EXPECT_EQ(c.raft(2).log().LastIndex(), last);
+      ASSERT_TRUE(c.node(1).Propose("b").ok());
+      c.Stabilize();
+      EXPECT_EQ(c.applied(2), (std::vector<std::string>{"a", "b"}));
+    }
+  }
 }
 
 }  // namespace
