@@ -30,7 +30,8 @@ TEST(ReadIndexTest, ReadsArrivingTogetherShareOneHeartbeatRound) {
   Cluster c({1, 2, 3});
   c.Elect(1);
   c.ClearTrace();
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.node(1).ReadIndex("r" + std::to_string(i)).ok());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(c.node(1).ReadIndex(std::string(1, 'r') += std::to_string(i)).ok());
   c.Stabilize();
   EXPECT_EQ(c.read_states(1).size(), 10u);
   EXPECT_EQ(CountHeartbeats(c.trace()), 2);
