@@ -37,19 +37,12 @@ const Armed& ArmedPoint() {
     Armed a;
     const char* env = std::getenv("QUORUM_CRASH_POINT");
     if (env == nullptr || *env == '\0') return a;
-    std::string_view spec(env);
-    if (size_t colon = spec.rfind(':'); colon != std::string_view::npos) {
-      std::string_view digits = spec.substr(colon + 1);
-      auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), a.pass);
-      if (error != std::errc() || end != digits.data() + digits.size() || a.pass < 1) {
-        a.valid = false;
-      }
-      spec = spec.substr(0, colon);
-    }
-    a.name = std::string(spec);
+    const ArmedSpec spec = ParseArmedSpec(env);
+    a.name = std::string(spec.name);
+    a.pass = spec.count.value_or(1);
     bool known = false;
     for (std::string_view point : kCrashPoints) known = known || point == a.name;
-    a.valid = a.valid && known;
+    a.valid = spec.valid && known;
     return a;
   }();
   return armed;
@@ -58,6 +51,19 @@ const Armed& ArmedPoint() {
 std::atomic<int64_t> passes{0};
 
 }  // namespace
+
+ArmedSpec ParseArmedSpec(std::string_view spec) {
+  ArmedSpec out;
+  const size_t colon = spec.rfind(':');
+  out.name = spec.substr(0, colon);
+  if (colon == std::string_view::npos) return out;
+  const std::string_view digits = spec.substr(colon + 1);
+  int64_t count = 0;
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
+  out.valid = error == std::errc() && end == digits.data() + digits.size() && count > 0;
+  if (out.valid) out.count = count;
+  return out;
+}
 
 void ReachCrashPoint(std::string_view name) {
   const Armed& armed = ArmedPoint();

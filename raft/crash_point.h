@@ -16,6 +16,8 @@
 #ifndef QUORUM_RAFT_CRASH_POINT_H_
 #define QUORUM_RAFT_CRASH_POINT_H_
 
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -27,6 +29,14 @@ void ReachCrashPoint(std::string_view name);
 
 // OK when no point is armed or the armed one is known; else what is wrong with the setting.
 absl::Status ValidateArmedCrashPoint();
+
+// An armed fault as tests write it in the environment: "<name>" or "<name>:<count>".
+struct ArmedSpec {
+  std::string_view name;
+  std::optional<int64_t> count;  // absent without ":<count>"
+  bool valid = true;             // false when a count is given but is not a positive number
+};
+ArmedSpec ParseArmedSpec(std::string_view spec);
 
 }  // namespace quorum
 

@@ -1,12 +1,12 @@
 #include "storage/disk_faults.h"
 
 #include <atomic>
-#include <charconv>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "raft/crash_point.h"
 #include "rocksdb/file_system.h"
 
 namespace quorum::storage {
@@ -110,30 +110,15 @@ absl::StatusOr<std::unique_ptr<rocksdb::Env>> ArmedDiskFaultEnv() {
       "QUORUM_DISK_FAULT is set but this build has no disk faults "
       "(configure with -DQUORUM_CRASH_POINTS=ON)");
 #else
-  const std::string_view spec(env);
-  const size_t colon = spec.rfind(':');
-  Armed armed{Fault::kSyncError, 0};
-  const std::string_view name = spec.substr(0, colon);
-  bool known = true;
-  if (name == "wal-sync-error") {
-    armed.fault = Fault::kSyncError;
-  } else if (name == "wal-write-error") {
-    armed.fault = Fault::kWriteError;
-  } else {
-    known = false;
-  }
-  bool counted = false;
-  if (colon != std::string_view::npos) {
-    const std::string_view digits = spec.substr(colon + 1);
-    auto [end, error] =
-        std::from_chars(digits.data(), digits.data() + digits.size(), armed.from_call);
-    counted = error == std::errc() && end == digits.data() + digits.size() && armed.from_call > 0;
-  }
-  if (!known || !counted) {
+  const ArmedSpec spec = ParseArmedSpec(env);
+  const bool known = spec.name == "wal-sync-error" || spec.name == "wal-write-error";
+  if (!known || !spec.count.has_value()) {
     return absl::InvalidArgumentError(
-        "QUORUM_DISK_FAULT=" + std::string(spec) +
+        std::string("QUORUM_DISK_FAULT=") + env +
         ": expected wal-sync-error:<n> or wal-write-error:<n> with n a positive number");
   }
+  const Armed armed{spec.name == "wal-sync-error" ? Fault::kSyncError : Fault::kWriteError,
+                    *spec.count};
   return rocksdb::NewCompositeEnv(std::make_shared<FaultyFileSystem>(armed));
 #endif
 }

@@ -23,7 +23,6 @@ constexpr std::string_view kConfStateKey = "conf_state";
 
 // Entry keys are 8-byte big-endian indexes below 2^56, so their first byte is 0 and every one
 // sorts before this bound and before every named record.
-constexpr uint64_t kIndexLimit = raft::kMaxLogIndex;
 constexpr std::string_view kEntryKeyBound("\x01", 1);
 
 std::string EntryKey(uint64_t index) {
@@ -336,7 +335,7 @@ absl::Status RaftLogStore::Save(const std::optional<raftpb::Snapshot>& snapshot,
       return absl::FailedPreconditionError(absl::StrCat(
           "storage: snapshot at ", meta.index(), " is older than the one at ", m.snapshot.index()));
     }
-    if (meta.index() >= kIndexLimit) {
+    if (meta.index() >= raft::kMaxLogIndex) {
       return absl::InvalidArgumentError(
           absl::StrCat("storage: raft index ", meta.index(), " beyond the supported range"));
     }
@@ -359,7 +358,7 @@ absl::Status RaftLogStore::Save(const std::optional<raftpb::Snapshot>& snapshot,
       return absl::FailedPreconditionError(absl::StrCat(
           "storage: append would leave a gap: next index ", last + 1, ", got ", append_from));
     }
-    if (entries.back().index() >= kIndexLimit) {
+    if (entries.back().index() >= raft::kMaxLogIndex) {
       return absl::InvalidArgumentError(absl::StrCat("storage: raft index ", entries.back().index(),
                                                      " beyond the supported range"));
     }
@@ -484,7 +483,7 @@ absl::StatusOr<raftpb::ConfState> RaftLogStore::ReadConfState(Backend* backend,
 absl::Status RaftLogStore::AddInstalledSnapshot(Backend* backend,
                                                 const raftpb::SnapshotMetadata& meta,
                                                 rocksdb::WriteBatch* batch) {
-  if (meta.index() >= kIndexLimit) {
+  if (meta.index() >= raft::kMaxLogIndex) {
     return absl::InvalidArgumentError(
         absl::StrCat("storage: raft index ", meta.index(), " beyond the supported range"));
   }
